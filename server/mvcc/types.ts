@@ -1,0 +1,110 @@
+/**
+ * The multi-version store's contract: what server/apply and server/node use, what server/mvcc
+ * implements. Vocabulary is etcd's: a revision is the store's logical clock, incremented once per
+ * write transaction that changes something; a key's version counts its modifications since its
+ * creation (reset by deletion); createRevision/modRevision are revisions.
+ */
+
+/** One key at one revision, as etcd's mvccpb.KeyValue. */
+export interface KeyValue {
+  readonly key: Buffer;
+  readonly createRevision: number;
+  readonly modRevision: number;
+  readonly version: number;
+  readonly value: Buffer;
+  /** Lease ID, 0n when none. */
+  readonly lease: bigint;
+}
+
+/** A KeyValue read from the store together with its mvccpb.KeyValue wire encoding. */
+export interface StoredKeyValue extends KeyValue {
+  /** The exact mvccpb.KeyValue protobuf bytes of this record: responses copy them as they are. */
+  readonly encoded: Buffer;
+}
+
+export interface RangeOptions {
+  /** Read the store as of this revision; 0 or absent: the current revision. */
+  readonly revision?: number;
+  /** At most this many kvs are returned (0 or absent: no limit); `count` still counts all. */
+  readonly limit?: number;
+  /** Count only: `kvs` is empty, `count` is filled (answered from the key index, no backend read). */
+  readonly countOnly?: boolean;
+}
+
+export interface RangeResult {
+  /** Matching keys in ascending key byte order, at most `limit`. */
+  readonly kvs: StoredKeyValue[];
+  /** Number of matching keys, ignoring `limit`. */
+  readonly count: number;
+  /** The revision the read saw. */
+  readonly revision: number;
+}
+
+/**
+ * A consistent view of the store. Key ranges follow etcd: `end` absent or empty → the single key
+ * `key`; `end` = [0x00] → every key ≥ `key`; otherwise the half-open range [key, end). A `key` of
+ * [0x00] with `end` [0x00] is the whole keyspace.
+ */
+export interface ReadTxn {
+  /** The revision this view reads at by default. */
+  readonly revision: number;
+  /** Revisions ≤ this have been compacted away (0: none). */
+  readonly compactRevision: number;
+  /** @throws CompactedError when opts.revision ≤ compactRevision; FutureRevisionError when > revision. */
+  range(key: Buffer, end: Buffer | undefined, opts?: RangeOptions): RangeResult;
+}
+
+/**
+ * A write transaction: all its changes share one new revision (main = previous revision + 1, sub =
+ * 0, 1, 2... in order). Ranges inside it see its own earlier changes. `end()` makes them visible to
+ * others; a transaction with no changes does not advance the revision.
+ */
+export interface WriteTxn extends ReadTxn {
+  put(key: Buffer, value: Buffer, lease: bigint): void;
+  /** Deletes every existing key in the range; returns how many were deleted. */
+  deleteRange(key: Buffer, end: Buffer | undefined): number;
+  /** Changes made so far in this transaction. */
+  readonly changes: number;
+  end(): void;
+}
+
+export interface CompactResult {
+  /** Resolves when the compacted revisions are physically gone from the backend. */
+  readonly done: Promise<void>;
+}
+
+export interface HashKVResult {
+  readonly hash: number;
+  readonly compactRevision: number;
+  readonly revision: number;
+}
+
+export interface MvccStore {
+  readonly currentRevision: number;
+  readonly compactRevision: number;
+  /** The last Raft index whose effects are in this store (persisted with each flush). */
+  readonly consistentIndex: number;
+  /** A view at the current revision. Valid until the next write transaction ends. */
+  read(): ReadTxn;
+  /** At most one write transaction is open at a time (asserted). */
+  write(): WriteTxn;
+  /** Records that Raft entries up to `index` have been applied; stored by the next flush. */
+  setConsistentIndex(index: number): void;
+  /**
+   * Writes every change since the previous flush, with the consistent index and meta, as one backend
+   * batch (not fsynced: the WAL is the durability point). Flushes run one after another. Reads are
+   * answered correctly before the flush completes.
+   */
+  flush(): Promise<void>;
+  /**
+   * Compacts history: every revision < `revision` is dropped, except the newest revision of each
+   * key that is not a deletion. The key index is compacted at once; the backend in bounded batches.
+   * @throws CompactedError when revision ≤ compactRevision; FutureRevisionError when > currentRevision.
+   */
+  compact(revision: number): CompactResult;
+  /** Hash of all key-value history in (compactRevision, revision]; equal on members with equal history. */
+  hashKV(revision: number): Promise<HashKVResult>;
+  /** Size of the backend on disk in bytes (approximate), and in use. */
+  dbSize(): Promise<{ sizeBytes: number; sizeInUseBytes: number }>;
+  close(): Promise<void>;
+}
