@@ -29,6 +29,7 @@ function generateProto() {
   if (mtime(outJs) >= newest && mtime(outDts) >= newest) return;
   fs.mkdirSync(genDir, { recursive: true });
   process.stderr.write('cairn build: generating protobuf codecs\n');
+  // No service stubs (proto/methods.ts is the method table) and no length-delimited helpers (unused).
   execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'commonjs', '--no-beautify', '--no-service', '--no-delimited', '-p', protoDir, '-o', outJs, ...sources], { cwd: root, stdio: 'inherit' });
   execFileSync(bin('pbts'), ['-o', outDts, outJs], { cwd: root, stdio: 'inherit' });
 }
