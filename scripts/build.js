@@ -31,7 +31,25 @@ function generateProto() {
   process.stderr.write('cairn build: generating protobuf codecs\n');
   // No service stubs (proto/methods.ts is the method table) and no length-delimited helpers (unused).
   execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'commonjs', '--no-beautify', '--no-service', '--no-delimited', '-p', protoDir, '-o', outJs, ...sources], { cwd: root, stdio: 'inherit' });
+  fs.writeFileSync(outJs, bindConstructors(fs.readFileSync(outJs, 'utf8')));
   execFileSync(bin('pbts'), ['-o', outDts, outJs], { cwd: root, stdio: 'inherit' });
+}
+
+// protobufjs-cli 2.7 expects protobufjs 8's code generator; with protobufjs 7 installed, the static
+// decode/fromObject functions come out as `new this.ctor()`, which no generated class defines. Each
+// such function is `function <Class>$<method>(...)` inside the IIFE where `<Class>` is the class, so
+// point every `this.ctor` at the class of the function it sits in.
+function bindConstructors(js) {
+  let current = null;
+  let count = 0;
+  const out = js.replace(/function ([A-Za-z_][\w]*)\$\w+\(|this\.ctor\b/g, (match, cls) => {
+    if (cls !== undefined) { current = cls; return match; }
+    if (current === null) throw new Error('cairn build: this.ctor outside a generated message function');
+    count++;
+    return current;
+  });
+  if (count > 0) process.stderr.write(`cairn build: bound ${count} constructor references in ${path.basename(genDir)}/pb.js\n`);
+  return out;
 }
 
 function copyGenerated() {
