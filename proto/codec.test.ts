@@ -118,7 +118,7 @@ describe('round trips', () => {
     const decoded = etcdserverpb.TxnRequest.decode(etcdserverpb.TxnRequest.encode(txn).finish());
     expect(decoded.compare[0].targetUnion).toBe('value');
     expect(decoded.success.map((op) => op.request)).toEqual(['requestPut', 'requestTxn']);
-    expect(decoded.success[1].requestTxn?.success[0].request).toBe('requestDeleteRange');
+    expect(decoded.success[1].requestTxn?.success?.[0]?.request).toBe('requestDeleteRange');
     expect(decoded.failure[0].requestRange?.keysOnly).toBe(true);
   });
 
