@@ -97,6 +97,11 @@ export interface MvccStore {
    */
   flush(): Promise<void>;
   /**
+   * Makes everything flushed so far durable (fsync of the backend). Called before the WAL before
+   * the consistent index is released, so that a restart never needs the released entries.
+   */
+  sync(): Promise<void>;
+  /**
    * Compacts history: every revision < `revision` is dropped, except the newest revision of each
    * key that is not a deletion. The key index is compacted at once; the backend in bounded batches.
    * @throws CompactedError when revision ≤ compactRevision; FutureRevisionError when > currentRevision.

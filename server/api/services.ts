@@ -1,0 +1,266 @@
+/**
+ * The gRPC services as the member thread runs them: each unary method decodes its request once,
+ * validates it (etcd's checks, before anything is proposed), then either proposes it through Raft
+ * and answers with the applied result, or serves a read (after a ReadIndex round unless the request
+ * is serializable), and encodes the answer with a response header (cluster, member, revision, term).
+ */
+import * as protobuf from 'protobufjs/minimal';
+import { cairnpb, etcdserverpb as pb, fromBigInt, toNumber, type Long } from '../../proto';
+import type { MvccStore } from '../mvcc/types';
+import type { Member } from '../node/member';
+import type { Logger } from '../log';
+import { KvApplier } from '../apply/kv';
+import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from '../apply/validate';
+import { EtcdError, toGrpcStatus } from '../errors';
+import { STATUS_OK, type CallHandler, type Reply } from './bridge';
+import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION } from '../version';
+
+/** InternalRequest field numbers (proto/cairn.proto) of the requests carried in entries. */
+const FIELD = { range: 3, put: 4, deleteRange: 5, txn: 6, compaction: 7 } as const;
+
+export interface ServiceOptions {
+  readonly member: Member;
+  readonly store: MvccStore;
+  readonly applier: KvApplier;
+  readonly maxTxnOps: number;
+  readonly maxRequestBytes: number;
+  readonly log: Logger;
+}
+
+export interface ServiceTable {
+  readonly paths: readonly string[];
+  readonly handlers: readonly CallHandler[];
+}
+
+type Handler = (request: Uint8Array, reply: Reply) => void;
+
+/** Builds the handler of every unary method this member serves. */
+export function buildServices(opts: ServiceOptions): ServiceTable {
+  const s = new Services(opts);
+  const table: [string, Handler][] = [
+    ['/etcdserverpb.KV/Range', s.range],
+    ['/etcdserverpb.KV/Put', s.put],
+    ['/etcdserverpb.KV/DeleteRange', s.deleteRange],
+    ['/etcdserverpb.KV/Txn', s.txn],
+    ['/etcdserverpb.KV/Compact', s.compact],
+    ['/etcdserverpb.Maintenance/Status', s.status],
+    ['/etcdserverpb.Maintenance/Hash', s.hash],
+    ['/etcdserverpb.Maintenance/HashKV', s.hashKV],
+    ['/etcdserverpb.Maintenance/Alarm', s.alarm],
+    ['/etcdserverpb.Cluster/MemberList', s.memberList],
+  ];
+  return { paths: table.map(([p]) => p), handlers: table.map(([, h]) => h) };
+}
+
+/** Maps an error to its gRPC status; unknown errors are logged with their cause. */
+export function errorStatus(err: unknown, log: Logger): { status: number; message: string } {
+  const mapped = toGrpcStatus(err);
+  if (mapped.kind === undefined) log.error({ err }, 'request failed with an unexpected error');
+  return { status: mapped.code, message: mapped.message };
+}
+
+/** True when every operation of the txn, nested ones included, is a range. */
+function isReadOnlyTxn(req: pb.ITxnRequest): boolean {
+  const ops = [...(req.success ?? []), ...(req.failure ?? [])];
+  return ops.every((op) => op.requestRange != null || (op.requestTxn != null && isReadOnlyTxn(op.requestTxn)));
+}
+
+/** True when every range of a read-only txn asks for serializable consistency. */
+function isSerializableTxn(req: pb.ITxnRequest): boolean {
+  const ops = [...(req.success ?? []), ...(req.failure ?? [])];
+  return ops.every((op) => (op.requestRange != null ? op.requestRange.serializable === true : op.requestTxn != null ? isSerializableTxn(op.requestTxn) : true));
+}
+
+class Services {
+  private readonly member: Member;
+  private readonly store: MvccStore;
+  private readonly applier: KvApplier;
+  private readonly log: Logger;
+  private readonly clusterId: Long;
+  private readonly memberId: Long;
+
+  constructor(private readonly opts: ServiceOptions) {
+    this.member = opts.member;
+    this.store = opts.store;
+    this.applier = opts.applier;
+    this.log = opts.log;
+    this.clusterId = fromBigInt(opts.member.clusterId, true);
+    this.memberId = fromBigInt(opts.member.memberId, true);
+  }
+
+  private header(revision: number): pb.IResponseHeader {
+    return { clusterId: this.clusterId, memberId: this.memberId, revision, raftTerm: this.member.term };
+  }
+
+  private fail(reply: Reply, err: unknown): void {
+    const e = errorStatus(err, this.log);
+    reply(e.status, undefined, e.message);
+  }
+
+  /** Wraps a handler body so that a thrown error becomes the call's status. */
+  private guard(reply: Reply, body: () => void): void {
+    try {
+      body();
+    } catch (err) {
+      this.fail(reply, err);
+    }
+  }
+
+  /** Proposes `raw` (the request's wire bytes) as InternalRequest field `field`, then answers. */
+  private proposeRaw(field: number, raw: Uint8Array, reply: Reply, answer: (result: unknown) => Uint8Array): void {
+    const id = this.member.newRequestId();
+    const data = protobuf.Writer.create().uint32(8).uint64(id).uint32((field << 3) | 2).bytes(raw).finish();
+    if (data.length > this.opts.maxRequestBytes) throw new EtcdError('RequestTooLarge');
+    this.member.propose(id, data).then(
+      (result) => this.guard(reply, () => reply(STATUS_OK, answer(result))),
+      (err) => this.fail(reply, err),
+    );
+  }
+
+  private afterRead(serializable: boolean, reply: Reply, read: () => void): void {
+    if (serializable) {
+      read();
+      return;
+    }
+    this.member.linearizableRead().then(
+      () => this.guard(reply, read),
+      (err) => this.fail(reply, err),
+    );
+  }
+
+  private withHeader<T extends { header?: pb.IResponseHeader | null }>(resp: T): T {
+    resp.header = this.header(toNumber(resp.header?.revision ?? this.store.currentRevision));
+    return resp;
+  }
+
+  readonly range: Handler = (bytes, reply) =>
+    this.guard(reply, () => {
+      const req = pb.RangeRequest.decode(bytes);
+      checkRangeRequest(req);
+      this.afterRead(req.serializable === true, reply, () => {
+        const resp = this.withHeader(this.applier.range(req));
+        reply(STATUS_OK, pb.RangeResponse.encode(resp).finish());
+      });
+    });
+
+  readonly put: Handler = (bytes, reply) =>
+    this.guard(reply, () => {
+      checkPutRequest(pb.PutRequest.decode(bytes));
+      this.proposeRaw(FIELD.put, bytes, reply, (r) => pb.PutResponse.encode(this.withHeader(r as pb.PutResponse)).finish());
+    });
+
+  readonly deleteRange: Handler = (bytes, reply) =>
+    this.guard(reply, () => {
+      checkDeleteRangeRequest(pb.DeleteRangeRequest.decode(bytes));
+      this.proposeRaw(FIELD.deleteRange, bytes, reply, (r) => pb.DeleteRangeResponse.encode(this.withHeader(r as pb.DeleteRangeResponse)).finish());
+    });
+
+  readonly txn: Handler = (bytes, reply) =>
+    this.guard(reply, () => {
+      const req = pb.TxnRequest.decode(bytes);
+      checkTxnRequest(req, this.opts.maxTxnOps);
+      if (isReadOnlyTxn(req)) {
+        // As etcd: a txn that only reads is served locally, after a ReadIndex round unless every
+        // range in it is serializable.
+        this.afterRead(isSerializableTxn(req), reply, () => {
+          reply(STATUS_OK, pb.TxnResponse.encode(this.withHeader(this.applier.txn(req))).finish());
+        });
+        return;
+      }
+      this.proposeRaw(FIELD.txn, bytes, reply, (r) => pb.TxnResponse.encode(this.withHeader(r as pb.TxnResponse)).finish());
+    });
+
+  readonly compact: Handler = (bytes, reply) =>
+    this.guard(reply, () => {
+      const req = pb.CompactionRequest.decode(bytes);
+      const id = this.member.newRequestId();
+      const data = protobuf.Writer.create().uint32(8).uint64(id).uint32((FIELD.compaction << 3) | 2).bytes(bytes).finish();
+      this.member.propose(id, data).then(
+        (result) => {
+          const { response, done } = result as { response: pb.CompactionResponse; done: Promise<void> };
+          const send = (): void => this.guard(reply, () => reply(STATUS_OK, pb.CompactionResponse.encode(this.withHeader(response)).finish()));
+          if (req.physical) done.then(send, (err) => this.fail(reply, err));
+          else send();
+        },
+        (err) => this.fail(reply, err),
+      );
+    });
+
+  readonly status: Handler = (_bytes, reply) =>
+    this.guard(reply, () => {
+      this.store.dbSize().then(
+        ({ sizeBytes, sizeInUseBytes }) =>
+          this.guard(reply, () => {
+            const raft = this.member.raftStatus;
+            const resp: pb.IStatusResponse = {
+              header: this.header(this.store.currentRevision),
+              version: ETCD_SERVER_VERSION,
+              dbSize: sizeBytes,
+              leader: fromBigInt(raft.lead, true),
+              raftIndex: raft.commit,
+              raftTerm: raft.term,
+              raftAppliedIndex: raft.applied,
+              errors: [],
+              dbSizeInUse: sizeInUseBytes,
+              isLearner: false,
+            };
+            reply(STATUS_OK, pb.StatusResponse.encode(resp).finish());
+          }),
+        (err) => this.fail(reply, err),
+      );
+    });
+
+  readonly hashKV: Handler = (bytes, reply) =>
+    this.guard(reply, () => {
+      const req = pb.HashKVRequest.decode(bytes);
+      const rev = toNumber(req.revision);
+      this.store.hashKV(rev === 0 ? this.store.currentRevision : rev).then(
+        (h) => this.guard(reply, () => reply(STATUS_OK, pb.HashKVResponse.encode({ header: this.header(this.store.currentRevision), hash: h.hash, compactRevision: h.compactRevision }).finish())),
+        (err) => this.fail(reply, err),
+      );
+    });
+
+  readonly hash: Handler = (_bytes, reply) =>
+    this.guard(reply, () => {
+      // Cairn's Hash covers the key-value history the store holds (its whole state machine).
+      this.store.hashKV(this.store.currentRevision).then(
+        (h) => this.guard(reply, () => reply(STATUS_OK, pb.HashResponse.encode({ header: this.header(this.store.currentRevision), hash: h.hash }).finish())),
+        (err) => this.fail(reply, err),
+      );
+    });
+
+  readonly alarm: Handler = (bytes, reply) =>
+    this.guard(reply, () => {
+      const req = pb.AlarmRequest.decode(bytes);
+      if (req.action !== pb.AlarmRequest.AlarmAction.GET) {
+        // Alarms are raised by the space quota, which is not built yet; there is nothing to change.
+        throw new EtcdError('NotCapable');
+      }
+      reply(STATUS_OK, pb.AlarmResponse.encode({ header: this.header(this.store.currentRevision), alarms: [] }).finish());
+    });
+
+  readonly memberList: Handler = (_bytes, reply) =>
+    this.guard(reply, () => {
+      const members = this.member.members.map((m) => ({
+        ID: fromBigInt(m.id, true),
+        name: m.name,
+        peerURLs: [...m.peerUrls],
+        clientURLs: [...m.clientUrls],
+        isLearner: m.isLearner,
+      }));
+      reply(STATUS_OK, pb.MemberListResponse.encode({ header: this.header(this.store.currentRevision), members }).finish());
+    });
+}
+
+/** Applies one committed entry's internal request to the state machine (the member's EntryApplier). */
+export function applyInternalRequest(applier: KvApplier, data: Uint8Array): unknown {
+  const req = cairnpb.InternalRequest.decode(data);
+  if (req.put != null) return applier.put(req.put);
+  if (req.deleteRange != null) return applier.deleteRange(req.deleteRange);
+  if (req.txn != null) return applier.txn(req.txn);
+  if (req.compaction != null) return applier.compaction(req.compaction);
+  if (req.range != null) return applier.range(req.range);
+  throw new Error(`internal request ${toNumber(req.id)} carries no request this member can apply`);
+}
+
+export { ETCD_CLUSTER_VERSION };

@@ -1,0 +1,21 @@
+/**
+ * Every bound in the member, in one place: its unit is in its name, and its comment says what
+ * happens when it is hit. Client-visible limits that etcd makes flags (request bytes, txn ops,
+ * quota) live in the configuration instead (server/cli/config.ts).
+ */
+export const LIMITS = {
+  /** Unary calls in flight between the transport and member threads; past it: RESOURCE_EXHAUSTED "etcdserver: too many requests". */
+  callsInFlightMax: 65536,
+  /** Proposals waiting to be applied; past it: ErrTooManyRequests (etcd bounds the apply gap at 5000 entries). */
+  proposalsPendingMax: 20000,
+  /** Linearizable reads waiting for the next ReadIndex round; past it: ErrTooManyRequests. */
+  readsPendingMax: 65536,
+  /** How often waiters past their deadline are failed with ErrTimeout. */
+  requestTimeoutSweepMs: 250,
+  /** Largest append message sent to a peer (bytes of entries); Raft splits larger batches. */
+  raftMessageBytesMax: 1024 * 1024,
+  /** Append messages in flight to one peer; past it the leader waits for acknowledgements. */
+  raftInflightMessagesMax: 512,
+  /** Entries kept in the log after a snapshot so that slow followers can catch up without one (etcd: 5000). */
+  snapshotCatchUpEntries: 5000,
+} as const;

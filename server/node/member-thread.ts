@@ -1,0 +1,117 @@
+/**
+ * The member thread's composition root: builds the store, the Raft member and the services from
+ * the configuration, then serves calls handed over by the transport thread (server/api/bridge.ts).
+ *
+ * Messages from the transport thread: `calls` (a CallBatch) and `stop`. To it: `ready` (the
+ * methods served and the member's identity), `results` (a ResultBatch), `leader` (leader changes,
+ * for /health), `stopped` and `fatal`.
+ */
+import * as path from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { strict as assert } from 'node:assert';
+import { loadConfig, type MemberConfig } from '../cli/config';
+import { createLogger, type Logger } from '../log';
+import { openMvccStore } from '../mvcc/store';
+import { KvApplier } from '../apply/kv';
+import { buildServices, applyInternalRequest, errorStatus } from '../api/services';
+import { CallServer, type CallBatch } from '../api/bridge';
+import { Member, type MemberInfo, type OpenedWal, type WalMetadata } from './member';
+import { computeClusterId, computeMemberId } from './ids';
+import { Wal } from '../wal';
+
+export interface MemberThreadData {
+  readonly argv: readonly string[];
+  readonly env: Record<string, string | undefined>;
+}
+
+export type FromMember =
+  | { kind: 'ready'; paths: string[]; memberId: string; clusterId: string }
+  | { kind: 'leader'; leader: string; term: number }
+  | { kind: 'stopped' }
+  | { kind: 'fatal'; message: string };
+
+/** Resolves the cluster's members and this member's identity from the bootstrap flags or the WAL. */
+function resolveIdentity(config: MemberConfig, existing: OpenedWal | undefined): { memberId: bigint; clusterId: bigint; members: MemberInfo[] } {
+  if (existing !== undefined) {
+    const meta = JSON.parse(Buffer.from(existing.metadata).toString('utf8')) as WalMetadata;
+    const members = meta.members.map((m) => ({ ...m, id: BigInt('0x' + m.id) }));
+    const memberId = BigInt('0x' + meta.memberId);
+    // Client URLs are this member's own to advertise, whatever they were when it was created.
+    const self = members.find((m) => m.id === memberId);
+    if (self !== undefined) self.clientUrls = [...config.advertiseClientUrls];
+    return { memberId, clusterId: BigInt('0x' + meta.clusterId), members };
+  }
+  const members: MemberInfo[] = [];
+  for (const [name, peerUrls] of config.initialCluster) {
+    members.push({ id: computeMemberId(peerUrls, config.initialClusterToken), name, peerUrls, clientUrls: name === config.name ? [...config.advertiseClientUrls] : [], isLearner: false });
+  }
+  const self = members.find((m) => m.name === config.name);
+  if (self === undefined) {
+    throw new Error(`couldn't find local name "${config.name}" in the initial cluster configuration (--initial-cluster)`);
+  }
+  const advertised = [...config.initialAdvertisePeerUrls].sort().join(',');
+  if ([...self.peerUrls].sort().join(',') !== advertised) {
+    throw new Error(`--initial-cluster has ${config.name}=${self.peerUrls.join(',')} but missing from --initial-advertise-peer-urls=${config.initialAdvertisePeerUrls.join(',')}`);
+  }
+  return { memberId: self.id, clusterId: computeClusterId(members.map((m) => m.id)), members };
+}
+
+async function run(data: MemberThreadData): Promise<void> {
+  assert(parentPort !== null, 'the member runs on a worker thread');
+  const port = parentPort;
+  const loaded = loadConfig(data.argv, data.env);
+  assert(loaded.config !== undefined);
+  const config = loaded.config;
+  const log: Logger = createLogger({ level: config.logLevel, component: 'member', name: config.name });
+  const walDir = config.walDir !== '' ? config.walDir : path.join(config.dataDir, 'member', 'wal');
+  const existingWal = Wal.exists(walDir) ? await Wal.open(walDir, {}) : undefined;
+  const identity = resolveIdentity(config, existingWal);
+  const store = await openMvccStore({ dir: path.join(config.dataDir, 'member', 'db'), compactionBatchLimit: config.compactionBatchLimit });
+  log.info({ revision: store.currentRevision, compactRevision: store.compactRevision, consistentIndex: store.consistentIndex }, 'opened backend');
+  const applier = new KvApplier({ store });
+  const fatal = (err: unknown): void => {
+    log.fatal({ err }, 'fatal storage error; stopping');
+    port.postMessage({ kind: 'fatal', message: err instanceof Error ? err.message : String(err) } satisfies FromMember);
+    setTimeout(() => process.exit(1), 100);
+  };
+  const member = await Member.open({
+    walDir,
+    existingWal,
+    memberId: identity.memberId,
+    clusterId: identity.clusterId,
+    members: identity.members,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    electionTimeoutMs: config.electionTimeoutMs,
+    preVote: config.preVote,
+    snapshotCount: config.snapshotCount,
+    store,
+    applyEntry: (entryData) => applyInternalRequest(applier, entryData),
+    log,
+    random: Math.random,
+    onFatal: fatal,
+  });
+  member.onLeaderChange = (leader, term) => port.postMessage({ kind: 'leader', leader: leader.toString(16), term } satisfies FromMember);
+  const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log });
+  const server = new CallServer(port, services.handlers, (err) => errorStatus(err, log));
+  port.on('message', (msg: CallBatch | { kind: 'stop' }) => {
+    if (msg.kind === 'calls') {
+      server.onCalls(msg);
+    } else if (msg.kind === 'stop') {
+      member
+        .close()
+        .then(() => store.close())
+        .then(
+          () => port.postMessage({ kind: 'stopped' } satisfies FromMember),
+          (err) => fatal(err),
+        );
+    }
+  });
+  if (!(await member.waitForLeader(config.electionTimeoutMs * 10))) log.warn('no leader elected yet; serving anyway');
+  port.postMessage({ kind: 'ready', paths: [...services.paths], memberId: identity.memberId.toString(16), clusterId: identity.clusterId.toString(16) } satisfies FromMember);
+}
+
+if (parentPort !== null && workerData !== null && workerData !== undefined) {
+  run(workerData as MemberThreadData).catch((err) => {
+    parentPort!.postMessage({ kind: 'fatal', message: err instanceof Error ? err.message : String(err) } satisfies FromMember);
+  });
+}

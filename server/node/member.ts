@@ -1,0 +1,468 @@
+/**
+ * The member's host loop: it owns the Raft node, the WAL and the state machine, and moves them
+ * through etcd's cycle — tick → Ready → persist (WAL, one fdatasync per Ready) → send → apply (one
+ * MVCC batch per Ready) → answer waiters → advance.
+ *
+ * Group commit falls out of the loop: while one Ready's fsync is running, new proposals collect in
+ * the Raft log, and the next Ready carries all of them to one fsync.
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MemoryStorage, RawNode } from '../raft';
+import { EntryType, MemberId, Ready, StateType, type ConfState, type Entry, type HardState } from '../raft/types';
+import { Wal } from '../wal';
+import type { MvccStore } from '../mvcc/types';
+import type { Logger } from '../log';
+import { LIMITS } from '../limits';
+import { EtcdError } from '../errors';
+
+/** A member of the cluster as the member list shows it. */
+export interface MemberInfo {
+  readonly id: MemberId;
+  readonly name: string;
+  readonly peerUrls: readonly string[];
+  readonly clientUrls: readonly string[];
+  readonly isLearner: boolean;
+}
+
+/** What the WAL's metadata record holds: who this member is and the cluster it was created in. */
+export interface WalMetadata {
+  readonly clusterId: string;
+  readonly memberId: string;
+  readonly members: { id: string; name: string; peerUrls: string[]; clientUrls: string[]; isLearner: boolean }[];
+}
+
+/** Applies one committed entry's data to the state machine; returns the result for the proposer. */
+export type EntryApplier = (data: Uint8Array, index: number) => unknown;
+
+interface Waiter {
+  resolve(result: unknown): void;
+  reject(err: unknown): void;
+  deadlineMs: number;
+}
+
+interface ReadWaiter {
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+interface ReadRound {
+  readonly ctx: Uint8Array;
+  readonly waiters: ReadWaiter[];
+  readonly deadlineMs: number;
+}
+
+/** A WAL as Wal.open returns it: the log and what it held. */
+export type OpenedWal = Awaited<ReturnType<typeof Wal.open>>;
+
+export interface MemberOptions {
+  readonly walDir: string;
+  /** The WAL when the member restarts; absent when it is created. */
+  readonly existingWal: OpenedWal | undefined;
+  readonly memberId: MemberId;
+  readonly clusterId: MemberId;
+  readonly members: readonly MemberInfo[];
+  readonly heartbeatIntervalMs: number;
+  readonly electionTimeoutMs: number;
+  readonly preVote: boolean;
+  readonly snapshotCount: number;
+  readonly store: MvccStore;
+  readonly applyEntry: EntryApplier;
+  readonly log: Logger;
+  readonly random: () => number;
+  /** Called when a fatal storage error makes it unsafe to go on (the process must exit). */
+  readonly onFatal: (err: unknown) => void;
+}
+
+/** The loop's wait for applied entries: index → callbacks. */
+class AppliedWait {
+  private readonly queue: { index: number; fn: () => void }[] = [];
+  waitFor(index: number, applied: number, fn: () => void): void {
+    if (index <= applied) fn();
+    else this.queue.push({ index, fn });
+  }
+  trigger(applied: number): void {
+    if (this.queue.length === 0) return;
+    let keep = 0;
+    for (const w of this.queue) {
+      if (w.index <= applied) w.fn();
+      else this.queue[keep++] = w;
+    }
+    this.queue.length = keep;
+  }
+}
+
+export class Member {
+  readonly memberId: MemberId;
+  readonly clusterId: MemberId;
+  members: MemberInfo[];
+  private readonly node: RawNode;
+  private readonly storage: MemoryStorage;
+  private readonly wal: Wal;
+  private readonly store: MvccStore;
+  private readonly opts: MemberOptions;
+  private readonly log: Logger;
+  private readonly waiters = new Map<number, Waiter>();
+  private nextRequestId: number;
+  private leaderId: MemberId = 0n;
+  private state: StateType = StateType.Follower;
+  private termNow = 0;
+  private appliedIndex: number;
+  private snapshotIndex: number;
+  private confState: ConfState;
+  private running = false;
+  private scheduled = false;
+  private closed = false;
+  private readonly tickTimer: NodeJS.Timeout;
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readRoundInFlight: ReadRound | undefined;
+  private readNext: ReadWaiter[] = [];
+  private readonly appliedWait = new AppliedWait();
+  private readonly leaderWaiters: (() => void)[] = [];
+  private readCtxCounter = 0;
+  /** Invoked when the leader changes (metrics, health). */
+  onLeaderChange: ((leader: MemberId, term: number) => void) | undefined;
+
+  private constructor(opts: MemberOptions, node: RawNode, storage: MemoryStorage, wal: Wal, applied: number, snapshotIndex: number, confState: ConfState) {
+    this.opts = opts;
+    this.memberId = opts.memberId;
+    this.clusterId = opts.clusterId;
+    this.members = [...opts.members];
+    this.node = node;
+    this.storage = storage;
+    this.wal = wal;
+    this.store = opts.store;
+    this.log = opts.log;
+    this.appliedIndex = applied;
+    this.snapshotIndex = snapshotIndex;
+    this.confState = confState;
+    // Request IDs start from the clock so that IDs of entries proposed before a restart, still in
+    // the log, cannot collide with new proposals' waiters.
+    this.nextRequestId = Date.now() * 1000;
+    this.tickTimer = setInterval(this.onTick, opts.heartbeatIntervalMs);
+    this.sweepTimer = setInterval(this.sweepTimeouts, LIMITS.requestTimeoutSweepMs);
+  }
+
+  /** Opens (or bootstraps) the member's WAL and Raft state over an already opened store. */
+  static async open(opts: MemberOptions): Promise<Member> {
+    const walDir = opts.walDir;
+    const storage = new MemoryStorage();
+    const voters = opts.members.filter((m) => !m.isLearner).map((m) => m.id);
+    const learners = opts.members.filter((m) => m.isLearner).map((m) => m.id);
+    const confState: ConfState = { voters, learners };
+    let wal: Wal;
+    let applied = opts.store.consistentIndex;
+    let snapshotIndex = 0;
+    if (opts.existingWal !== undefined) {
+      const opened = opts.existingWal;
+      wal = opened.wal;
+      if (opened.repaired !== undefined) {
+        opts.log.warn({ file: opened.repaired.file, offset: opened.repaired.offset, droppedBytes: opened.repaired.droppedBytes }, 'repaired a torn write-ahead log tail');
+      }
+      const snap = opened.snapshot ?? { index: 0, term: 0 };
+      snapshotIndex = snap.index;
+      storage.applySnapshot({ metadata: { index: snap.index, term: snap.term, confState }, data: new Uint8Array(0) });
+      const entries = opened.entries.filter((e) => e.index > snap.index);
+      storage.append(entries);
+      const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : snap.index;
+      // The backend may have applied entries whose commit index was not yet persisted in the WAL's
+      // hard state (it is written with the entries that follow): such entries were fsynced before
+      // they were applied, so they are committed.
+      assert(applied <= lastIndex, `the store has applied index ${applied} but the write-ahead log ends at ${lastIndex}: the WAL is missing entries`);
+      const hs: HardState = { ...opened.hardState, commit: Math.max(opened.hardState.commit, applied) };
+      storage.setHardState(hs);
+      opts.log.info({ walEntries: entries.length, lastIndex, commit: hs.commit, term: hs.term, applied, snapshotIndex }, 'opened write-ahead log');
+    } else {
+      fs.mkdirSync(path.dirname(walDir), { recursive: true });
+      const metadata: WalMetadata = {
+        clusterId: opts.clusterId.toString(16),
+        memberId: opts.memberId.toString(16),
+        members: opts.members.map((m) => ({ id: m.id.toString(16), name: m.name, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: m.isLearner })),
+      };
+      wal = await Wal.create(walDir, { metadata: Buffer.from(JSON.stringify(metadata)) });
+      storage.applySnapshot({ metadata: { index: 0, term: 0, confState }, data: new Uint8Array(0) });
+      applied = 0;
+      opts.log.info({ walDir }, 'created write-ahead log');
+    }
+    const electionTicks = Math.max(2, Math.round(opts.electionTimeoutMs / opts.heartbeatIntervalMs));
+    const node = new RawNode({
+      id: opts.memberId,
+      storage,
+      electionTicks,
+      heartbeatTicks: 1,
+      random: opts.random,
+      preVote: opts.preVote,
+      checkQuorum: true,
+      maxSizePerMsgBytes: LIMITS.raftMessageBytesMax,
+      maxInflightMsgs: LIMITS.raftInflightMessagesMax,
+      applied,
+    });
+    const member = new Member(opts, node, storage, wal, applied, snapshotIndex, confState);
+    if (voters.length === 1 && voters[0] === opts.memberId) {
+      // A single voter needs nobody's vote: campaign at once rather than after an election timeout.
+      node.campaign();
+    }
+    member.schedule();
+    return member;
+  }
+
+  get isLeader(): boolean {
+    return this.state === StateType.Leader;
+  }
+
+  get leader(): MemberId {
+    return this.leaderId;
+  }
+
+  get term(): number {
+    return this.termNow;
+  }
+
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  get raftStatus(): { term: number; commit: number; applied: number; lead: MemberId } {
+    const s = this.node.status();
+    return { term: s.term, commit: s.commit, applied: this.appliedIndex, lead: s.lead };
+  }
+
+  /** Resolves once a leader is known (bounded by `timeoutMs`). */
+  waitForLeader(timeoutMs: number): Promise<boolean> {
+    if (this.leaderId !== 0n) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.leaderWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** A fresh request ID for an internal request. */
+  newRequestId(): number {
+    return this.nextRequestId++;
+  }
+
+  /**
+   * Proposes `data` (an encoded internal request carrying `requestId`) and resolves with the
+   * result of applying it once it is committed — that is, fsynced on a quorum — and applied.
+   * @throws EtcdError TooManyRequests when too many proposals wait; NoLeader without a leader.
+   */
+  propose(requestId: number, data: Uint8Array): Promise<unknown> {
+    if (this.closed) return Promise.reject(new EtcdError('NoLeader'));
+    if (this.waiters.size >= LIMITS.proposalsPendingMax) return Promise.reject(new EtcdError('TooManyRequests'));
+    if (this.leaderId === 0n) return Promise.reject(new EtcdError('NoLeader'));
+    return new Promise((resolve, reject) => {
+      this.waiters.set(requestId, { resolve, reject, deadlineMs: Date.now() + this.requestTimeoutMs() });
+      try {
+        this.node.propose(data);
+      } catch (err) {
+        this.waiters.delete(requestId);
+        reject(new EtcdError('NoLeader'));
+        return;
+      }
+      this.schedule();
+    });
+  }
+
+  /**
+   * Waits until a linearizable read may be served: Raft's ReadIndex confirms leadership and gives
+   * the commit index; the read waits until that index is applied. Reads that arrive while a round
+   * is in flight share the next round.
+   */
+  linearizableRead(): Promise<void> {
+    if (this.closed || this.leaderId === 0n) return Promise.reject(new EtcdError('NoLeader'));
+    if (this.readNext.length >= LIMITS.readsPendingMax) return Promise.reject(new EtcdError('TooManyRequests'));
+    return new Promise((resolve, reject) => {
+      this.readNext.push({ resolve, reject });
+      this.startReadRound();
+      this.schedule();
+    });
+  }
+
+  private startReadRound(): void {
+    if (this.readRoundInFlight !== undefined || this.readNext.length === 0) return;
+    const ctx = Buffer.alloc(8);
+    ctx.writeDoubleBE(++this.readCtxCounter);
+    this.readRoundInFlight = { ctx, waiters: this.readNext, deadlineMs: Date.now() + this.requestTimeoutMs() };
+    this.readNext = [];
+    this.node.readIndex(ctx);
+  }
+
+  private requestTimeoutMs(): number {
+    // etcd: 5 s plus two election timeouts.
+    return 5000 + 2 * this.opts.electionTimeoutMs;
+  }
+
+  private readonly onTick = (): void => {
+    this.node.tick();
+    this.schedule();
+  };
+
+  private readonly sweepTimeouts = (): void => {
+    const now = Date.now();
+    for (const [id, w] of this.waiters) {
+      if (w.deadlineMs <= now) {
+        this.waiters.delete(id);
+        w.reject(new EtcdError('Timeout'));
+      }
+    }
+    const round = this.readRoundInFlight;
+    if (round !== undefined && round.deadlineMs <= now) {
+      // The round is abandoned: its reads fail, and later reads start a new one.
+      this.readRoundInFlight = undefined;
+      for (const w of round.waiters) w.reject(new EtcdError('Timeout'));
+      this.startReadRound();
+    }
+  };
+
+  /** Runs the Ready loop soon (once per event-loop turn at most). */
+  schedule(): void {
+    if (this.scheduled || this.running || this.closed) return;
+    this.scheduled = true;
+    setImmediate(this.runLoop);
+  }
+
+  private readonly runLoop = (): void => {
+    this.scheduled = false;
+    if (this.running || this.closed) return;
+    this.running = true;
+    this.processReadies()
+      .catch((err) => this.opts.onFatal(err))
+      .finally(() => {
+        this.running = false;
+        if (this.node.hasReady()) this.schedule();
+      });
+  };
+
+  private async processReadies(): Promise<void> {
+    while (!this.closed && this.node.hasReady()) {
+      const rd = this.node.ready();
+      if (rd.softState !== undefined) this.onSoftState(rd.softState.lead, rd.softState.state);
+      if (rd.hardState !== undefined) this.termNow = rd.hardState.term;
+      if (rd.entries.length > 0 || rd.hardState !== undefined) {
+        await this.wal.save(rd.hardState, rd.entries);
+        if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
+        if (rd.entries.length > 0) this.storage.append([...rd.entries]);
+      }
+      // Messages to peers go out once the entries they acknowledge are durable.
+      this.send(rd);
+      if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries);
+      for (const rs of rd.readStates) this.onReadState(rs.index, rs.requestCtx);
+      this.node.advance(rd);
+      this.startReadRound();
+      await this.maybeSnapshot();
+    }
+  }
+
+  private send(rd: Ready): void {
+    // Peer transport arrives with replication; a single member has nobody to send to.
+    for (const m of rd.messages) assert(m.to === this.memberId || this.members.some((x) => x.id === m.to), `message to unknown member ${m.to}`);
+  }
+
+  private onSoftState(lead: MemberId, state: StateType): void {
+    const changed = lead !== this.leaderId;
+    this.leaderId = lead;
+    this.state = state;
+    if (changed) {
+      this.log.info({ leader: lead.toString(16), term: this.termNow, isLeader: state === StateType.Leader }, lead === 0n ? 'lost leader' : 'elected leader');
+      this.onLeaderChange?.(lead, this.termNow);
+      if (lead !== 0n) for (const w of this.leaderWaiters.splice(0)) w();
+    }
+  }
+
+  private onReadState(index: number, ctx: Uint8Array): void {
+    const round = this.readRoundInFlight;
+    if (round === undefined || Buffer.compare(Buffer.from(ctx), Buffer.from(round.ctx)) !== 0) return;
+    this.readRoundInFlight = undefined;
+    for (const w of round.waiters) this.appliedWait.waitFor(index, this.appliedIndex, w.resolve);
+  }
+
+  private applyEntries(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      // Nothing is applied twice: the store remembers the last index it holds.
+      if (e.index <= this.store.consistentIndex) {
+        this.appliedIndex = Math.max(this.appliedIndex, e.index);
+        continue;
+      }
+      assert(e.index === this.appliedIndex + 1 || this.appliedIndex === 0 || e.index > this.appliedIndex, `applying index ${e.index} after ${this.appliedIndex}`);
+      if (e.type === EntryType.ConfChange) {
+        // Membership changes arrive with replication (issue: Raft replication).
+        this.log.warn({ index: e.index }, 'ignoring a membership change entry');
+      } else if (e.data.length > 0) {
+        this.applyOne(e);
+      }
+      this.store.setConsistentIndex(e.index);
+      this.appliedIndex = e.index;
+    }
+    this.store.flush().catch((err) => this.opts.onFatal(err));
+    this.appliedWait.trigger(this.appliedIndex);
+  }
+
+  private applyOne(e: Entry): void {
+    let result: unknown;
+    let failed = false;
+    const requestId = this.readRequestId(e.data);
+    try {
+      result = this.opts.applyEntry(e.data, e.index);
+    } catch (err) {
+      result = err;
+      failed = true;
+    }
+    const w = requestId === undefined ? undefined : this.waiters.get(requestId);
+    if (w === undefined) return;
+    this.waiters.delete(requestId!);
+    if (failed) w.reject(result);
+    else w.resolve(result);
+  }
+
+  /** Reads field 1 (uint64 id) of an encoded internal request without decoding the rest. */
+  private readRequestId(data: Uint8Array): number | undefined {
+    if (data.length < 2 || data[0] !== 0x08) return undefined;
+    let v = 0;
+    let mul = 1;
+    for (let i = 1; i < data.length && i < 11; i++) {
+      const b = data[i]!;
+      v += (b & 0x7f) * mul;
+      if ((b & 0x80) === 0) return v;
+      mul *= 128;
+    }
+    return undefined;
+  }
+
+  /**
+   * Every `snapshotCount` applied entries, the state machine is made durable and the log before
+   * it is released: from then on the backend is what a restart starts from.
+   */
+  private async maybeSnapshot(): Promise<void> {
+    if (this.appliedIndex - this.snapshotIndex < this.opts.snapshotCount) return;
+    const index = this.appliedIndex;
+    const term = this.storage.term(index);
+    await this.store.flush();
+    await this.store.sync();
+    this.storage.createSnapshot(index, this.confState, new Uint8Array(0));
+    const keepFrom = Math.max(1, index - LIMITS.snapshotCatchUpEntries);
+    if (keepFrom > this.storage.firstIndex()) this.storage.compact(keepFrom);
+    await this.wal.saveSnapshot({ index, term });
+    await this.wal.releaseTo(keepFrom);
+    this.snapshotIndex = index;
+    this.log.info({ index, term, keptFrom: keepFrom }, 'saved snapshot and released the write-ahead log before it');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.tickTimer);
+    clearInterval(this.sweepTimer);
+    while (this.running) await new Promise((r) => setTimeout(r, 5));
+    for (const w of this.waiters.values()) w.reject(new EtcdError('NoLeader'));
+    this.waiters.clear();
+    for (const w of [...(this.readRoundInFlight?.waiters ?? []), ...this.readNext]) w.reject(new EtcdError('NoLeader'));
+    this.readRoundInFlight = undefined;
+    this.readNext = [];
+    await this.store.flush();
+    await this.wal.close();
+  }
+}
