@@ -200,3 +200,34 @@ export function usePair(options: { flags?: string[]; unansweredMax?: number } = 
     },
   };
 }
+
+/**
+ * Fresh, strictly increasing key prefixes (`<tag>001/`, `<tag>002/`, ...) for the cases of one test
+ * file, so cases sharing a server do not see each other's keys, and a `--from-key` read at the
+ * newest prefix sees only its own case's keys.
+ */
+export function prefixSequence(tag: string): () => string {
+  let n = 0;
+  return () => `${tag}${String(++n).padStart(3, '0')}/`;
+}
+
+/** The normalized stdout of a transcript entry parsed as JSON (etcdctl -w json output). */
+export function parseJson(entry: TranscriptEntry | undefined): any {
+  if (entry === undefined) throw new Error('no such transcript entry');
+  try {
+    return JSON.parse(entry.stdout);
+  } catch {
+    throw new Error(`not JSON (${entry.cmd}, exit ${entry.code}): ${entry.stdout}\n${entry.stderr}`);
+  }
+}
+
+/** Base64 (as in etcdctl -w json keys and values) to text. */
+export function b64(text: string): string {
+  return Buffer.from(text, 'base64').toString('utf8');
+}
+
+/** The last line of stderr: etcdctl's `Error: ...` line. */
+export function errorLine(entry: TranscriptEntry | undefined): string {
+  const lines = (entry?.stderr ?? '').trimEnd().split('\n');
+  return lines[lines.length - 1] ?? '';
+}
