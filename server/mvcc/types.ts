@@ -48,9 +48,15 @@ export interface RangeResult {
 export interface ReadTxn {
   /** The revision this view reads at by default. */
   readonly revision: number;
-  /** Revisions ≤ this have been compacted away (0: none). */
+  /**
+   * The last compaction's revision (0: none): history before it is gone; reads at it still work
+   * (each key's newest revision ≤ it is kept), as in etcd.
+   */
   readonly compactRevision: number;
-  /** @throws CompactedError when opts.revision ≤ compactRevision; FutureRevisionError when > revision. */
+  /**
+   * @throws CompactedError when opts.revision < compactRevision (etcd's rangeKeys: reading at the
+   * compact revision itself succeeds); FutureRevisionError when opts.revision > revision.
+   */
   range(key: Buffer, end: Buffer | undefined, opts?: RangeOptions): RangeResult;
 }
 

@@ -1,0 +1,98 @@
+/**
+ * The store's backend: an ordered byte-key map with synchronous point reads (the read hot path),
+ * atomic batched writes and ordered scans. Two implementations pass one conformance suite
+ * (backend-conformance.ts): LevelBackend (classic-level, on disk) here, and MemoryBackend for tests.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+
+/** One change of a batch. */
+export type BackendWrite =
+  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly key: Uint8Array };
+
+export interface ScanOptions {
+  /** Scan keys in [gte, lt), in byte order. */
+  readonly gte: Uint8Array;
+  readonly lt: Uint8Array;
+  /** Read values too (false: each entry's value is undefined). */
+  readonly values: boolean;
+  /** Entries per yielded chunk (default 1000). */
+  readonly chunkSize?: number;
+}
+
+export type ScanEntry = [key: Uint8Array, value: Uint8Array | undefined];
+
+export interface Backend {
+  /** The value at `key`, or undefined; synchronous. Reflects every completed write. */
+  getSync(key: Uint8Array): Uint8Array | undefined;
+  /**
+   * Applies `writes` atomically, in order. Not fsynced unless `sync`: then this and every earlier
+   * completed write are durable when it resolves.
+   */
+  write(writes: readonly BackendWrite[], options?: { readonly sync?: boolean }): Promise<void>;
+  /** Chunks of entries in [gte, lt) in key order; each chunk is non-empty. */
+  scan(options: ScanOptions): AsyncIterable<ScanEntry[]>;
+  /** Approximate bytes used by keys in [gte, lt). */
+  approximateSize(gte: Uint8Array, lt: Uint8Array): Promise<number>;
+  /** Bytes the backend takes on its medium (files on disk, or memory). */
+  totalSize(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_SCAN_CHUNK = 1000;
+
+/** A Backend on classic-level (LevelDB) in `dir`. */
+export class LevelBackend implements Backend {
+  private constructor(
+    private readonly db: ClassicLevel<Uint8Array, Uint8Array>,
+    private readonly dir: string,
+  ) {}
+
+  static async open(dir: string): Promise<LevelBackend> {
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+    await db.open();
+    return new LevelBackend(db, dir);
+  }
+
+  getSync(key: Uint8Array): Uint8Array | undefined {
+    return this.db.getSync(key);
+  }
+
+  async write(writes: readonly BackendWrite[], options?: { readonly sync?: boolean }): Promise<void> {
+    if (writes.length === 0) return;
+    await this.db.batch(writes as BackendWrite[], { sync: options?.sync === true });
+  }
+
+  async *scan(options: ScanOptions): AsyncIterable<ScanEntry[]> {
+    const iterator = this.db.iterator({ gte: options.gte, lt: options.lt, keys: true, values: options.values });
+    try {
+      const chunkSize = options.chunkSize ?? DEFAULT_SCAN_CHUNK;
+      for (;;) {
+        const chunk = (await iterator.nextv(chunkSize)) as ScanEntry[];
+        if (chunk.length === 0) return;
+        yield chunk;
+      }
+    } finally {
+      await iterator.close();
+    }
+  }
+
+  approximateSize(gte: Uint8Array, lt: Uint8Array): Promise<number> {
+    return this.db.approximateSize(gte, lt);
+  }
+
+  async totalSize(): Promise<number> {
+    let total = 0;
+    for (const name of await readdir(this.dir)) {
+      const info = await stat(join(this.dir, name));
+      if (info.isFile()) total += info.size;
+    }
+    return total;
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
