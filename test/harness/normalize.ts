@@ -2,7 +2,8 @@
  * Normalizes etcdctl output where two correct servers legitimately differ, so that the rest can be
  * compared exactly.
  *
- * Always replaced: cluster and member IDs (decimal and hex, including `leader`), raft terms, the
+ * Always replaced: cluster and member IDs (decimal and hex, including `leader`), raft terms (a zero
+ * ID or term, as in the nested headers of a txn response, stays: it is not a legitimate difference), the
  * member's client and peer URLs, database sizes, durations (`took`), and the timestamp and random
  * client id in etcdctl's retry warnings. Replaced when asked: server versions, raft indexes, KV hashes,
  * and revisions (rewritten relative to a base revision as `R+k`, so that one test case is compared
@@ -75,8 +76,8 @@ function normalizeUrls(text: string, ctx: NormalizeContext): string {
 
 function normalizeIds(text: string, identity: Identity | undefined): string {
   let out = text
-    .replace(/"(cluster_id|member_id|leader|ID)":\d+/g, '"$1":"<id>"')
-    .replace(/"(ClusterID|MemberID|Leader|ID)" : \d+/g, '"$1" : <id>');
+    .replace(/"(cluster_id|member_id|leader|ID)":[1-9]\d*/g, '"$1":"<id>"')
+    .replace(/"(ClusterID|MemberID|Leader|ID)" : [1-9]\d*/g, '"$1" : <id>');
   for (const [id, label] of [
     [identity?.memberId, 'member-id'],
     [identity?.clusterId, 'cluster-id'],
@@ -122,8 +123,8 @@ export function normalizeOutput(text: string, ctx: NormalizeContext, options: No
   out = normalizeIds(out, ctx.identity);
   out = normalizeRevisions(out, ctx.revisionBase);
   out = out
-    .replace(/"(raft_term|raftTerm)":\d+/g, '"$1":"<raft-term>"')
-    .replace(/"RaftTerm" : \d+/g, '"RaftTerm" : <raft-term>')
+    .replace(/"(raft_term|raftTerm)":[1-9]\d*/g, '"$1":"<raft-term>"')
+    .replace(/"RaftTerm" : [1-9]\d*/g, '"RaftTerm" : <raft-term>')
     .replace(/"ts":"[^"]*"/g, '"ts":"<ts>"')
     .replace(/client-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'client-<uuid>')
     .replace(/"took":"[^"]*"/g, '"took":"<took>"')
