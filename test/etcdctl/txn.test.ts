@@ -138,7 +138,7 @@ describe('txn: operations', () => {
       ['put', `${p}b`, 'bee'],
       txn({ compares: [`value("${p}a") = "1"`], success: [`get ${p}a`, `put ${p}a 2 --prev-kv`, `del ${p}b --prev-kv`, `get ${p}b`] }, ['-w', 'json']),
       txn({ compares: [`value("${p}a") = "1"`], success: [`put ${p}x 1`], failure: [`get ${p}a`] }, ['-w', 'json']),
-      txn({ compares: [`version("${p}a") = "0"`], success: [`put ${p}a 3`] }, ['-w', 'fields']),
+      txn({ compares: [`version("${p}new") = "0"`], success: [`put ${p}new 3`] }, ['-w', 'fields']),
     ]);
     expectSame(t);
     const ok = parseJson(t.etcd[2]);
@@ -160,7 +160,7 @@ describe('txn: operations', () => {
     const failed = parseJson(t.etcd[3]);
     expect(failed.succeeded).toBeUndefined();
     expect(b64(failed.responses[0].Response.ResponseRange.kvs[0].value)).toBe('2');
-    expect(t.etcd[4]!.stdout).toContain('"Succeeded" : true\n');
+    expect(t.etcd[4]!.stdout).toContain('"Revision" : R+4\n"RaftTerm" : <raft-term>\n"Succeeded" : true\n"ClusterID" : 0\n"MemberID" : 0\n"Revision" : R+4\n"RaftTerm" : 0\n');
   });
 
   test('--hex prints keys and values of reads inside the txn as hex', async () => {
