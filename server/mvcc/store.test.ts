@@ -6,9 +6,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LevelBackend } from './backend';
 import { CompactedError, FutureRevisionError } from './errors';
 import { decodeKeyValue } from './kv-codec';
-import { openMvccStore } from './store';
+import { MemoryBackend } from './memory-backend';
+import { encodeUint64, revisionKeyMain, revisionKeySub } from './revision';
+import { openMvccStore, openMvccStoreOnBackend } from './store';
 import type { MvccStore, StoredKeyValue } from './types';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -332,5 +335,110 @@ describe('mvcc store on disk across restarts', () => {
     expect(reopened.consistentIndex).toBe(6);
     expect(reopened.currentRevision).toBe(3);
     await reopened.close();
+  });
+
+  test('a scheduled but unfinished compaction is finished on restart', async () => {
+    const dir = await freshDir();
+    const store = await openMvccStore({ dir });
+    put(store, ['a', '1'], ['b', '1']); // 2
+    put(store, ['a', '2']); // 3
+    del(store, 'b'); // 4
+    put(store, ['a', '3'], ['c', '1']); // 5
+    await store.close();
+    // A crash right after compact(4) was recorded: the scheduled revision is there, nothing deleted.
+    const raw = await LevelBackend.open(dir);
+    await raw.write([{ type: 'put', key: Buffer.from('mscheduledCompactRevision', 'latin1'), value: encodeUint64(4) }]);
+    await raw.close();
+
+    const reopened = await openMvccStore({ dir });
+    expect(reopened.compactRevision).toBe(4);
+    expect(reopened.currentRevision).toBe(5);
+    expect(() => reopened.read().range(b('a'), undefined, { revision: 3 })).toThrow(CompactedError);
+    expect(summary(get(reopened, 'a', 4))).toEqual({ key: 'a', value: '2', create: 2, mod: 3, version: 2 });
+    expect(get(reopened, 'b', 4)).toBeUndefined();
+    expect(reopened.read().range(ALL, ALL).kvs.map(summary)).toEqual([
+      { key: 'a', value: '3', create: 2, mod: 5, version: 3 },
+      { key: 'c', value: '1', create: 5, mod: 5, version: 1 },
+    ]);
+    await reopened.close();
+    const after = await LevelBackend.open(dir);
+    const revisions: string[] = [];
+    for await (const chunk of after.scan({ gte: Buffer.from('k'), lt: Buffer.from('l'), values: false })) {
+      for (const [key] of chunk) revisions.push(`${revisionKeyMain(key)}.${revisionKeySub(key)}`);
+    }
+    expect(revisions).toEqual(['3.0', '5.0', '5.1']);
+    expect(Buffer.from(after.getSync(Buffer.from('mcompactRevision', 'latin1'))!).readBigUInt64BE()).toBe(4n);
+    await after.close();
+  });
+
+  test('a compaction interrupted after deleting a generation but not its tombstone is finished on restart', async () => {
+    const dir = await freshDir();
+    const store = await openMvccStore({ dir });
+    put(store, ['b', '1']); // 2
+    del(store, 'b'); // 3
+    put(store, ['a', '1']); // 4
+    await store.close();
+    const raw = await LevelBackend.open(dir);
+    await raw.write([
+      { type: 'put', key: Buffer.from('mscheduledCompactRevision', 'latin1'), value: encodeUint64(4) },
+      { type: 'del', key: Buffer.from('6b00000000000000020000000000000000', 'hex') },
+    ]);
+    await raw.close();
+    const reopened = await openMvccStore({ dir });
+    expect(reopened.compactRevision).toBe(4);
+    expect(reopened.read().range(ALL, ALL).kvs.map(summary)).toEqual([{ key: 'a', value: '1', create: 4, mod: 4, version: 1 }]);
+    await reopened.close();
+  });
+});
+
+describe('mvcc store: flush, crash and compaction in progress', () => {
+  test('a crash loses unflushed writes together with their consistent index', async () => {
+    const backend = new MemoryBackend();
+    const store = await openMvccStoreOnBackend(backend);
+    put(store, ['a', '1']);
+    store.setConsistentIndex(5);
+    await store.flush();
+    put(store, ['a', '2']);
+    store.setConsistentIndex(6);
+    // Crash: the store is dropped without flushing; a new one opens on what the backend holds.
+    const recovered = await openMvccStoreOnBackend(backend);
+    expect(recovered.consistentIndex).toBe(5);
+    expect(recovered.currentRevision).toBe(2);
+    expect(get(recovered, 'a')!.value.toString()).toBe('1');
+  });
+
+  test('compaction deletes in bounded batches while reads and writes go on', async () => {
+    const dir = await freshDir();
+    const store = await openMvccStore({ dir, compactionBatchLimit: 10 });
+    for (let i = 0; i < 300; i++) put(store, [`k${i % 20}`, `v${i}`]);
+    await store.flush();
+    const compaction = store.compact(250);
+    let finished = false;
+    void compaction.done.then(() => {
+      finished = true;
+    });
+    let writesDuring = 0;
+    while (!finished) {
+      put(store, ['during', `${writesDuring++}`]);
+      expect(store.read().range(b('k'), b('l')).count).toBe(20);
+      expect(get(store, 'k5', 250)!.value.toString()).toBe('v245');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(writesDuring).toBeGreaterThan(3);
+    expect(get(store, 'during')!.value.toString()).toBe(`${writesDuring - 1}`);
+    await store.close();
+    const reopened = await openMvccStore({ dir });
+    expect(reopened.compactRevision).toBe(250);
+    expect(get(reopened, 'k5', 250)!.version).toBe(13);
+    await reopened.close();
+  });
+
+  test('a second write transaction while one is open is a programmer error', async () => {
+    const store = await openMvccStore({});
+    const txn = store.write();
+    expect(() => store.write()).toThrow(/already open/);
+    txn.end();
+    expect(() => txn.put(b('a'), b('1'), 0n)).toThrow(/ended transaction/);
+    await store.close();
   });
 });
