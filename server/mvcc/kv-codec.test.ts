@@ -26,7 +26,7 @@ function reference(kv: KeyValueFields): Uint8Array {
   if (kv.modRevision !== 0) message.modRevision = kv.modRevision;
   if (kv.version !== 0) message.version = kv.version;
   if (kv.value.length !== 0) message.value = kv.value;
-  if (kv.lease !== 0n) message.lease = fromBigInt(kv.lease);
+  if (kv.lease !== 0n) message.lease = fromBigInt(kv.lease, false);
   return mvccpb.KeyValue.encode(message).finish();
 }
 
