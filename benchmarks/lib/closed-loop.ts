@@ -1,0 +1,195 @@
+/**
+ * The closed-loop load runner of one thread: C clients over K connections, each client sending its
+ * next request when the previous one completes, until a total count is sent or a duration has
+ * passed. Every outcome is counted: successes go to the latency histogram, failures to an error
+ * tally keyed by gRPC status and message. Nothing is dropped.
+ */
+import { performance } from 'node:perf_hooks';
+import * as http2 from 'node:http2';
+import { GrpcConnection, GrpcStatus, grpcStatusName } from './grpc-client';
+import { Histogram, HistogramSnapshot } from './histogram';
+import { Workload } from './workloads';
+
+/** When a run ends: after `totalRequests` requests, or `durationMs` after the warm-up. */
+export type StopCondition = { totalRequests: number } | { durationMs: number };
+
+export interface ClosedLoopOptions {
+  connections: GrpcConnection[];
+  /** Concurrent clients; client i uses connection i mod K. */
+  clients: number;
+  workload: Workload;
+  stop: StopCondition;
+  /** Duration mode only: run this long first, counting nothing. Default 0. */
+  warmupMs?: number;
+  /** A call without an answer after this long is cancelled and counted as DEADLINE_EXCEEDED. Default 10000. */
+  callTimeoutMs?: number;
+  /** Stops issuing; the run then ends when calls in flight complete. */
+  signal?: AbortSignal;
+  /** Called about once a second with the measured completions so far. */
+  onProgress?: (completed: number) => void;
+  /** Called when the measured window opens (at once, or after the warm-up). */
+  onWindowStart?: () => void;
+}
+
+export interface LoadResult {
+  /** Successful calls in the measured window. */
+  okCount: number;
+  /** Failed calls in the measured window (sum of `errors`). */
+  errorCount: number;
+  /** `STATUS: message` → count. */
+  errors: Record<string, number>;
+  /** Latency of successful calls, µs. */
+  histogram: HistogramSnapshot;
+  /** From the start of the measured window to the last completion, ms. */
+  elapsedMs: number;
+  /** Connections that broke during the run (their clients stopped). */
+  connectionsLost: number;
+}
+
+const SWEEP_INTERVAL_MS = 250;
+const PROGRESS_INTERVAL_MS = 1000;
+
+/** Runs one closed-loop load in this thread. */
+export function runClosedLoop(options: ClosedLoopOptions): Promise<LoadResult> {
+  const { connections, clients, workload, stop } = options;
+  const warmupMs = 'durationMs' in stop ? (options.warmupMs ?? 0) : 0;
+  const callTimeoutMs = options.callTimeoutMs ?? 10_000;
+  if (connections.length === 0) throw new RangeError('no connections');
+  if (!Number.isSafeInteger(clients) || clients < 1) throw new RangeError(`clients must be a positive integer, got ${clients}`);
+  const totalRequests = 'totalRequests' in stop ? stop.totalRequests : Infinity;
+  if ('totalRequests' in stop && !(Number.isSafeInteger(totalRequests) && totalRequests >= 0)) throw new RangeError(`total must be a non-negative integer, got ${totalRequests}`);
+
+  return new Promise((resolve) => {
+    const histogram = new Histogram();
+    const errors: Record<string, number> = {};
+    const startedAtMs = new Float64Array(clients);
+    const streams: (http2.ClientHttp2Stream | null)[] = new Array(clients).fill(null);
+    const timedOut = new Uint8Array(clients);
+    const lostConnections = new Set<GrpcConnection>();
+    let measuring = warmupMs === 0;
+    let windowStartMs = performance.now();
+    let lastCompletionMs = windowStartMs;
+    let okCount = 0;
+    let errorCount = 0;
+    let issued = 0;
+    let inFlight = 0;
+    let stopping = false;
+    let finished = false;
+    const timers: NodeJS.Timeout[] = [];
+
+    const countError = (key: string): void => {
+      errors[key] = (errors[key] ?? 0) + 1;
+      errorCount++;
+    };
+
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      for (const t of timers) clearTimeout(t);
+      options.signal?.removeEventListener('abort', beginStop);
+      resolve({ okCount, errorCount, errors, histogram: histogram.snapshot(), elapsedMs: lastCompletionMs - windowStartMs, connectionsLost: lostConnections.size });
+    };
+
+    function beginStop(): void {
+      stopping = true;
+      if (inFlight === 0) finish();
+    }
+
+    const issue = (client: number): void => {
+      if (stopping || issued >= totalRequests) {
+        if (inFlight === 0) finish();
+        return;
+      }
+      const connection = connections[client % connections.length]!;
+      if (connection.lost !== null) {
+        lostConnections.add(connection);
+        if (inFlight === 0 && lostConnections.size === connections.length) finish();
+        return;
+      }
+      issued++;
+      inFlight++;
+      const request = workload.next();
+      startedAtMs[client] = performance.now();
+      streams[client] = connection.unary(workload.path, request, (status, message, response) => {
+        const endMs = performance.now();
+        inFlight--;
+        streams[client] = null;
+        if (measuring) {
+          lastCompletionMs = endMs;
+          if (status === GrpcStatus.OK) {
+            const problem = workload.verify(response!);
+            if (problem === null) {
+              okCount++;
+              histogram.record((endMs - startedAtMs[client]!) * 1000);
+            } else countError(`BAD_RESPONSE: ${problem}`);
+          } else if (timedOut[client] === 1) {
+            countError(`DEADLINE_EXCEEDED: no answer within ${callTimeoutMs} ms (client-side timeout)`);
+          } else countError(`${grpcStatusName(status)}: ${message}`);
+        }
+        timedOut[client] = 0;
+        issue(client);
+      });
+    };
+
+    const sweep = (): void => {
+      const nowMs = performance.now();
+      for (let c = 0; c < clients; c++) {
+        const stream = streams[c];
+        if (stream !== null && stream !== undefined && timedOut[c] === 0 && nowMs - startedAtMs[c]! > callTimeoutMs) {
+          timedOut[c] = 1;
+          stream.close(http2.constants.NGHTTP2_CANCEL);
+        }
+      }
+      timers.push(setTimeout(sweep, SWEEP_INTERVAL_MS));
+    };
+    timers.push(setTimeout(sweep, SWEEP_INTERVAL_MS));
+
+    if (options.onProgress !== undefined) {
+      const onProgress = options.onProgress;
+      const progress = (): void => {
+        onProgress(okCount + errorCount);
+        timers.push(setTimeout(progress, PROGRESS_INTERVAL_MS));
+      };
+      timers.push(setTimeout(progress, PROGRESS_INTERVAL_MS));
+    }
+
+    if ('durationMs' in stop) {
+      timers.push(
+        setTimeout(() => {
+          measuring = true;
+          options.onWindowStart?.();
+          windowStartMs = performance.now();
+          lastCompletionMs = windowStartMs;
+          timers.push(setTimeout(beginStop, stop.durationMs));
+        }, warmupMs),
+      );
+    }
+    if (options.signal !== undefined) {
+      if (options.signal.aborted) stopping = true;
+      options.signal.addEventListener('abort', beginStop);
+    }
+
+    if (measuring) options.onWindowStart?.();
+    for (let c = 0; c < clients; c++) issue(c);
+    if (inFlight === 0) finish();
+  });
+}
+
+/** Merges the results of runs made side by side (worker threads): counts add, elapsed is the longest. */
+export function mergeLoadResults(results: LoadResult[]): LoadResult {
+  const histogram = new Histogram();
+  const errors: Record<string, number> = {};
+  let okCount = 0;
+  let errorCount = 0;
+  let elapsedMs = 0;
+  let connectionsLost = 0;
+  for (const r of results) {
+    histogram.add(r.histogram);
+    for (const [k, n] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + n;
+    okCount += r.okCount;
+    errorCount += r.errorCount;
+    elapsedMs = Math.max(elapsedMs, r.elapsedMs);
+    connectionsLost += r.connectionsLost;
+  }
+  return { okCount, errorCount, errors, histogram: histogram.snapshot(), elapsedMs, connectionsLost };
+}

@@ -1,0 +1,25 @@
+/** The messages between the load coordinator (`load.ts`) and its generator threads (`load-worker.ts`). */
+import { LoadResult, StopCondition } from './closed-loop';
+import { WorkloadPart, WorkloadSpec } from './workloads';
+
+/** One thread's share of a load (its `workerData`). */
+export interface WorkerPlan {
+  url: string;
+  connections: number;
+  clients: number;
+  workload: WorkloadSpec;
+  part: WorkloadPart;
+  stop: StopCondition;
+  warmupMs: number;
+  callTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+export type ToWorker = { type: 'start' } | { type: 'stop' };
+
+export type FromWorker =
+  | { type: 'connected' }
+  | { type: 'window-start' }
+  | { type: 'progress'; completed: number }
+  | { type: 'result'; result: LoadResult }
+  | { type: 'error'; message: string };

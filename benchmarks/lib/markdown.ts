@@ -1,0 +1,138 @@
+/** Renders a comparison report as Markdown: a header on machine and method, then one table per kind of scenario. */
+import { ComparisonReport, LoadScenarioResult, median, MemoryScenarioResult, summarise } from './results';
+
+const MIB = 1024 * 1024;
+
+function integer(n: number): string {
+  return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–';
+}
+
+/** Milliseconds with about 3 significant digits. */
+function ms(n: number): string {
+  if (!Number.isFinite(n)) return '–';
+  if (n < 1) return n.toFixed(2);
+  if (n < 10) return n.toFixed(1);
+  return n.toFixed(0);
+}
+
+function mib(bytes: number | null): string {
+  return bytes === null ? '–' : integer(bytes / MIB);
+}
+
+function ratio(a: number | null, b: number | null): string {
+  if (a === null || b === null || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return '–';
+  return `${(a / b).toFixed(2)}×`;
+}
+
+function row(cells: string[]): string {
+  return `| ${cells.join(' | ')} |`;
+}
+
+function table(header: string[], rows: string[][]): string[] {
+  return [row(header), row(header.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(row)];
+}
+
+function loadTable(scenarios: LoadScenarioResult[]): string[] {
+  if (scenarios.length === 0) return [];
+  const targets = scenarios[0]!.targets.map((t) => t.target);
+  const [base, ...others] = targets;
+  const header = [
+    'scenario',
+    ...targets.map((t) => `${t} ops/s`),
+    ...others.map((t) => `${t}/${base}`),
+    ...targets.map((t) => `${t} p50 / p99 ms`),
+    ...targets.map((t) => `${t} CPU µs/op`),
+    ...targets.map((t) => `${t} peak RSS MiB`),
+    `errors (${targets.join(' / ')})`,
+    'other load (cores)',
+  ];
+  const rows = scenarios.map((s) => {
+    const sums = s.targets.map((t) => summarise(t.samples));
+    const b = sums[0]!;
+    return [
+      s.title,
+      ...sums.map((x) => integer(x.opsPerSec)),
+      ...sums.slice(1).map((x) => ratio(x.opsPerSec, b.opsPerSec)),
+      ...sums.map((x) => `${ms(x.p50Ms)} / ${ms(x.p99Ms)}`),
+      ...sums.map((x) => (x.serverCpuMicrosPerOp === null ? '–' : integer(x.serverCpuMicrosPerOp))),
+      ...sums.map((x) => mib(x.peakRssBytes)),
+      sums.map((x) => integer(x.errorCount)).join(' / '),
+      Math.max(...sums.map((x) => x.otherCpuCores)).toFixed(2),
+    ];
+  });
+  return table(header, rows);
+}
+
+function memoryTable(scenario: MemoryScenarioResult): string[] {
+  const t = scenario.targets;
+  if (t.length === 0) return [];
+  type Target = MemoryScenarioResult['targets'][number];
+  const seconds = (n: number | null): string => (n === null || !Number.isFinite(n) ? '–' : (n / 1000).toFixed(2));
+  const restartMedian = (x: Target, pick: (r: Target['restarts'][number]) => number): number | null =>
+    x.restarts.length > 0 ? median(x.restarts.map(pick)) : null;
+  /** A row: a label, one cell per target, then each other target's ratio to the first (when `withRatio`). */
+  const line = (label: string, value: (x: Target) => number | null, format: (n: number | null) => string, withRatio = true): string[] => {
+    const values = t.map(value);
+    return [label, ...values.map(format), ...values.slice(1).map((v) => (withRatio ? ratio(v, values[0]!) : ''))];
+  };
+  const rows = [
+    line('load: puts/s', (x) => x.load.opsPerSec, (n) => integer(n ?? NaN)),
+    [`load: p50 / p99 ms`, ...t.map((x) => `${ms(x.load.p50Ms)} / ${ms(x.load.p99Ms)}`), ...t.slice(1).map(() => '')],
+    line('load: errors', (x) => x.load.errorCount, (n) => integer(n ?? NaN), false),
+    line('RSS after load, MiB', (x) => x.rssAfterLoadBytes, mib),
+    line('peak RSS, MiB', (x) => x.peakRssBytes, mib),
+    line('data dir, MiB', (x) => x.dataDirBytes, mib),
+    line('restart → ready log line, s', (x) => restartMedian(x, (r) => r.readyLogMs), seconds),
+    line('restart → first range answered, s', (x) => restartMedian(x, (r) => r.firstRangeMs), seconds),
+    line('RSS after restart, MiB', (x) => restartMedian(x, (r) => r.rssAfterRestartBytes), mib),
+  ];
+  const header = ['', ...t.map((x) => x.target), ...t.slice(1).map((x) => `${x.target}/${t[0]!.target}`)];
+  return table(header, rows);
+}
+
+function errorLines(report: ComparisonReport): string[] {
+  const lines: string[] = [];
+  for (const s of report.scenarios) {
+    const perTarget = s.kind === 'load' ? s.targets.map((t) => ({ target: t.target, samples: t.samples })) : s.targets.map((t) => ({ target: t.target, samples: [t.load] }));
+    for (const { target, samples } of perTarget) {
+      const merged: Record<string, number> = {};
+      for (const sample of samples) for (const [k, n] of Object.entries(sample.errors)) merged[k] = (merged[k] ?? 0) + n;
+      for (const [k, n] of Object.entries(merged)) lines.push(`- ${s.name}, ${target}: ${integer(n)} × ${k}`);
+      const lost = samples.reduce((a, x) => a + x.connectionsLost, 0);
+      if (lost > 0) lines.push(`- ${s.name}, ${target}: ${lost} connection(s) lost`);
+    }
+  }
+  return lines;
+}
+
+/** The whole report as Markdown. */
+export function renderMarkdown(report: ComparisonReport): string {
+  const m = report.machine;
+  const out: string[] = [
+    `## Benchmark: ${Object.keys(report.versions).join(' vs ')} (${report.startedAt})`,
+    '',
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}. ` +
+      `Versions: ${Object.entries(report.versions).map(([k, v]) => `${k} ${v}`).join('; ')}.`,
+    '',
+    `Command: \`${report.command}\``,
+    '',
+  ];
+  const c = report.ceiling;
+  if (c !== null) {
+    out.push(
+      `Load generator ceiling (put, ${c.clients} clients over ${c.connections} connections, against a no-op gRPC server on the same machine): ` +
+        `${integer(c.opsPerSec)} calls/s; the generator spends ${c.generatorCpuMicrosPerOp.toFixed(1)} µs of CPU per call ` +
+        `(≈ ${integer(1e6 / c.generatorCpuMicrosPerOp)} calls/s per core), the no-op server ${c.echoServerCpuMicrosPerOp.toFixed(1)} µs.`,
+      '',
+    );
+  }
+  const loads = report.scenarios.filter((s): s is LoadScenarioResult => s.kind === 'load');
+  if (loads.length > 0) {
+    out.push(...loadTable(loads), '');
+  }
+  for (const s of report.scenarios) if (s.kind === 'memory') out.push(`### ${s.title}`, '', ...memoryTable(s), '');
+  const errors = errorLines(report);
+  out.push(...(errors.length > 0 ? ['Errors:', ...errors, ''] : ['Errors: none.', '']));
+  if (report.notes.length > 0) out.push(...report.notes.map((n) => `- ${n}`), '');
+  return out.join('\n');
+}
