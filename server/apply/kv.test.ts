@@ -470,6 +470,14 @@ describe('Txn: branches, revisions and responses', () => {
     expect(kv.txn({ success: [putOp('q', 'v', { lease: 9 })] }).succeeded).toBe(true);
   });
 
+  test('ignore_value after a from-key delete of the same key in one txn writes an empty value instead of failing half-way', () => {
+    // The duplicate-key rule lets [delete a.. from-key, put a ignore_value] through (as etcd 3.4 does);
+    // etcd 3.4 then panics applying it. Cairn keeps going: the put finds no value to keep.
+    const r = kv.txn({ success: [delOp('a', ALL), putOp('a', '', { ignoreValue: true })] });
+    expect(r.header).toEqual({ revision: 4 });
+    expect(kv.rangeResult({ key: b('a') }).kvs[0]).toMatchObject({ value: b(''), version: 1, createRevision: 4 });
+  });
+
   test('a range at the revision the txn is about to write is a future revision (checked before writing)', () => {
     expect(() => kv.txn({ success: [putOp('a', 'x'), getOp('a', { revision: 4 })] })).toThrow(FutureRevisionError);
   });

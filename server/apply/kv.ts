@@ -90,6 +90,13 @@ function int64AsNumber(v: Int64Value): number {
   return typeof v === 'number' ? v : v.toNumber();
 }
 
+/** A lease ID field as a bigint; the common "no lease" (absent, 0, Long zero) without bigint work. */
+function leaseIdOf(v: Int64Value): bigint {
+  if (v === null || v === undefined) return 0n;
+  if (typeof v === 'number') return v === 0 ? 0n : toBigInt(v);
+  return v.low === 0 && v.high === 0 ? 0n : toBigInt(v);
+}
+
 /** A lease ID as protobufjs encodes it; undefined for no lease (field left out). */
 function leaseField(lease: bigint): Long | undefined {
   return lease === 0n ? undefined : fromBigInt(lease, false);
@@ -143,7 +150,7 @@ function compareInt(a: number, b: Int64Value): number {
 }
 
 function compareLease(a: bigint, b: Int64Value): number {
-  const n = b === null || b === undefined ? 0n : typeof b === 'number' ? BigInt(b) : toBigInt(b);
+  const n = leaseIdOf(b);
   return a < n ? -1 : a > n ? 1 : 0;
 }
 
@@ -302,7 +309,7 @@ export class KvApplier {
    * @throws EtcdError LeaseNotFound, KeyNotFound — nothing is written then.
    */
   put(req: PutRequest): PutResponse {
-    const lease = toBigInt(req.lease);
+    const lease = leaseIdOf(req.lease);
     if (lease !== 0n && !this.leaseExists(lease)) throw new EtcdError('LeaseNotFound');
     const beginRevision = this.store.currentRevision;
     const txn = this.store.write();
@@ -316,7 +323,7 @@ export class KvApplier {
   private putIn(txn: WriteTxn, req: PutRequest, beginRevision: number, strict: boolean): PutResponse {
     const key = asBuffer(req.key);
     let value = asBuffer(req.value);
-    let lease = toBigInt(req.lease);
+    let lease = leaseIdOf(req.lease);
     const needPrevious = req.prevKv || req.ignoreValue || req.ignoreLease || this.attachLease || this.detachLease;
     const previous = needPrevious ? txn.range(key, undefined).kvs[0] : undefined;
     if (req.ignoreValue || req.ignoreLease) {
@@ -424,7 +431,7 @@ export class KvApplier {
         if ((put.ignoreValue || put.ignoreLease) && rv.range(asBuffer(put.key), undefined, { limit: 1 }).kvs.length === 0) {
           throw new EtcdError('KeyNotFound');
         }
-        const lease = toBigInt(put.lease);
+        const lease = leaseIdOf(put.lease);
         if (lease !== 0n && !this.leaseExists(lease)) throw new EtcdError('LeaseNotFound');
       });
     }
