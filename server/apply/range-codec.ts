@@ -40,11 +40,31 @@ function writeVarint(buf: Buffer, pos: number, n: number): number {
   return pos;
 }
 
-/** A uint64 as [low 32 bits, high 32 bits]. */
-function splitUint64(v: bigint): readonly [number, number] {
-  const u = BigInt.asUintN(64, v);
-  return [Number(u & 0xffffffffn), Number(u >> 32n)];
+/**
+ * A uint64 split into 32-bit halves, for varint writing without bigint arithmetic per call. The
+ * member's cluster and member IDs are the same on every response: the last two splits are kept.
+ */
+class Uint64Halves {
+  private lastValue = 0n;
+  private lastLo = 0;
+  private lastHi = 0;
+  lo = 0;
+  hi = 0;
+
+  set(v: bigint): this {
+    if (v !== this.lastValue) {
+      const u = BigInt.asUintN(64, v);
+      this.lastValue = v;
+      this.lastLo = Number(u & 0xffffffffn);
+      this.lastHi = Number(u >> 32n);
+    }
+    this.lo = this.lastLo;
+    this.hi = this.lastHi;
+    return this;
+  }
 }
+const clusterIdHalves = new Uint64Halves();
+const memberIdHalves = new Uint64Halves();
 
 function varint64Size(lo: number, hi: number): number {
   if (hi === 0) return varintSize(lo);
@@ -76,49 +96,33 @@ function writeVarint64(buf: Buffer, pos: number, lo: number, hi: number): number
   return pos;
 }
 
-/** Sizes of the ResponseHeader's fields, computed once per response. */
-class HeaderLayout {
-  readonly clusterLo: number;
-  readonly clusterHi: number;
-  readonly memberLo: number;
-  readonly memberHi: number;
-  readonly raftTerm: number;
-  readonly size: number;
+function headerSize(cluster: Uint64Halves, member: Uint64Halves, revision: number, raftTerm: number): number {
+  let size = 0;
+  if (cluster.lo !== 0 || cluster.hi !== 0) size += 1 + varint64Size(cluster.lo, cluster.hi);
+  if (member.lo !== 0 || member.hi !== 0) size += 1 + varint64Size(member.lo, member.hi);
+  if (revision !== 0) size += 1 + varintSize(revision);
+  if (raftTerm !== 0) size += 1 + varintSize(raftTerm);
+  return size;
+}
 
-  constructor(
-    header: ResponseHeaderFields,
-    readonly revision: number,
-  ) {
-    [this.clusterLo, this.clusterHi] = splitUint64(header.clusterId);
-    [this.memberLo, this.memberHi] = splitUint64(header.memberId);
-    this.raftTerm = header.raftTerm;
-    let size = 0;
-    if (header.clusterId !== 0n) size += 1 + varint64Size(this.clusterLo, this.clusterHi);
-    if (header.memberId !== 0n) size += 1 + varint64Size(this.memberLo, this.memberHi);
-    if (revision !== 0) size += 1 + varintSize(revision);
-    if (this.raftTerm !== 0) size += 1 + varintSize(this.raftTerm);
-    this.size = size;
+function writeHeader(buf: Buffer, pos: number, cluster: Uint64Halves, member: Uint64Halves, revision: number, raftTerm: number): number {
+  if (cluster.lo !== 0 || cluster.hi !== 0) {
+    buf[pos++] = 0x08;
+    pos = writeVarint64(buf, pos, cluster.lo, cluster.hi);
   }
-
-  write(buf: Buffer, pos: number): number {
-    if (this.clusterLo !== 0 || this.clusterHi !== 0) {
-      buf[pos++] = 0x08;
-      pos = writeVarint64(buf, pos, this.clusterLo, this.clusterHi);
-    }
-    if (this.memberLo !== 0 || this.memberHi !== 0) {
-      buf[pos++] = 0x10;
-      pos = writeVarint64(buf, pos, this.memberLo, this.memberHi);
-    }
-    if (this.revision !== 0) {
-      buf[pos++] = 0x18;
-      pos = writeVarint(buf, pos, this.revision);
-    }
-    if (this.raftTerm !== 0) {
-      buf[pos++] = 0x20;
-      pos = writeVarint(buf, pos, this.raftTerm);
-    }
-    return pos;
+  if (member.lo !== 0 || member.hi !== 0) {
+    buf[pos++] = 0x10;
+    pos = writeVarint64(buf, pos, member.lo, member.hi);
   }
+  if (revision !== 0) {
+    buf[pos++] = 0x18;
+    pos = writeVarint(buf, pos, revision);
+  }
+  if (raftTerm !== 0) {
+    buf[pos++] = 0x20;
+    pos = writeVarint(buf, pos, raftTerm);
+  }
+  return pos;
 }
 
 /** A KeyValue record without its value, reused while encoding keys_only responses. */
@@ -138,16 +142,20 @@ function withoutValue(scratch: MutableKeyValueFields, kv: StoredKeyValue): Mutab
  * header revision. Key-values are spliced from their stored encoding.
  */
 export function encodeRangeResponse(result: KvRangeResult, header: ResponseHeaderFields): Uint8Array {
-  const layout = new HeaderLayout(header, result.revision);
-  const { kvs, keysOnly } = result;
-  const scratch: MutableKeyValueFields = { key: EMPTY, createRevision: 0, modRevision: 0, version: 0, value: EMPTY, lease: 0n };
+  const cluster = clusterIdHalves.set(header.clusterId);
+  const member = memberIdHalves.set(header.memberId);
+  const { kvs, keysOnly, revision } = result;
+  const hSize = headerSize(cluster, member, revision, header.raftTerm);
 
-  let size = 1 + varintSize(layout.size) + layout.size;
-  // Sizes of keys_only records, computed once: both passes need them.
+  let size = 1 + varintSize(hSize) + hSize;
+  // keys_only: each record's size is computed once, for both passes.
+  const scratch: MutableKeyValueFields | undefined = keysOnly
+    ? { key: EMPTY, createRevision: 0, modRevision: 0, version: 0, value: EMPTY, lease: 0n }
+    : undefined;
   const kvSizes: number[] | undefined = keysOnly ? new Array<number>(kvs.length) : undefined;
   for (let i = 0; i < kvs.length; i++) {
     let kvSize: number;
-    if (kvSizes) {
+    if (kvSizes && scratch) {
       kvSize = keyValueSize(withoutValue(scratch, kvs[i]));
       kvSizes[i] = kvSize;
     } else {
@@ -160,17 +168,19 @@ export function encodeRangeResponse(result: KvRangeResult, header: ResponseHeade
 
   const buf = Buffer.allocUnsafe(size);
   buf[0] = 0x0a;
-  let pos = writeVarint(buf, 1, layout.size);
-  pos = layout.write(buf, pos);
+  let pos = writeVarint(buf, 1, hSize);
+  pos = writeHeader(buf, pos, cluster, member, revision, header.raftTerm);
   for (let i = 0; i < kvs.length; i++) {
     const kv = kvs[i];
     buf[pos++] = 0x12;
-    if (kvSizes) {
+    if (kvSizes && scratch) {
       pos = writeVarint(buf, pos, kvSizes[i]);
       pos = writeKeyValue(buf, pos, withoutValue(scratch, kv));
     } else {
-      pos = writeVarint(buf, pos, kv.encoded.length);
-      pos += kv.encoded.copy(buf, pos);
+      const encoded = kv.encoded;
+      pos = writeVarint(buf, pos, encoded.length);
+      buf.set(encoded, pos);
+      pos += encoded.length;
     }
   }
   if (result.more) {
