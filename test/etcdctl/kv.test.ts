@@ -345,6 +345,19 @@ describe('get', () => {
   });
 });
 
+describe('get: options etcdctl 3.4 does not have', () => {
+  test('--count-only and --min-mod-revision are unknown flags (the options are covered over gRPC in test/kv-range-options.test.ts)', async () => {
+    const p = nextPrefix();
+    const t = await pair.compare([
+      ['get', `${p}`, '--prefix', '--count-only'],
+      ['get', `${p}`, '--prefix', '--min-mod-revision=1'],
+    ]);
+    expectSame(t);
+    expect([t.etcd[0]!.code, errorLine(t.etcd[0])]).toEqual([1, 'Error: unknown flag: --count-only']);
+    expect([t.etcd[1]!.code, errorLine(t.etcd[1])]).toEqual([1, 'Error: unknown flag: --min-mod-revision']);
+  });
+});
+
 describe('del', () => {
   const seed = (p: string): string[][] => ['a', 'b', 'c', 'd', 'e'].map((k) => ['put', `${p}${k}`, `val-${k}`]);
 
