@@ -18,8 +18,8 @@ function isExecutable(file: string): boolean {
 }
 
 /** Throws, with the packages to install, unless /usr/bin/etcd and /usr/bin/etcdctl are executable. */
-export function requireEtcdBinaries(): void {
-  const missing = [ETCD_BIN, ETCDCTL_BIN].filter((bin) => !isExecutable(bin));
+export function requireEtcdBinaries(binaries: readonly string[] = [ETCD_BIN, ETCDCTL_BIN]): void {
+  const missing = binaries.filter((bin) => !isExecutable(bin));
   if (missing.length === 0) return;
   throw new Error(
     `missing ${missing.join(' and ')}: the integration tests compare Cairn with real etcd 3.4. ` +

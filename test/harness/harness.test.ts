@@ -16,6 +16,10 @@ describe('reference binaries', () => {
     expect(fs.existsSync(ETCD_BIN)).toBe(true);
     expect(fs.existsSync(ETCDCTL_BIN)).toBe(true);
   });
+
+  test('a missing binary fails with the Debian packages to install', () => {
+    expect(() => requireEtcdBinaries(['/nonexistent/etcd'])).toThrow(/missing \/nonexistent\/etcd.*Install the Debian packages etcd-server and etcd-client/);
+  });
 });
 
 describe('ports', () => {
