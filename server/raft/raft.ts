@@ -14,7 +14,8 @@ import { Random, randomInt } from './random';
 import { ReadOnly, ReadRequest } from './readonly';
 import { ProgressState } from './tracker/progress';
 import { VoteResult } from './tracker/quorum';
-import { ProgressTracker } from './tracker/tracker';
+import { ProgressTracker, sortIds } from './tracker/tracker';
+import { decodeConfChange, encodeConfChange } from './confchange';
 import {
   ConfChange,
   ConfChangeType,
@@ -114,6 +115,8 @@ export class Raft {
   /** ReadIndex requests that arrived before the leader committed an entry of its term. */
   private pendingReadIndexMessages: Message[] = [];
   private pendingReadRequests = 0;
+  /** Conf changes up to this index are reflected in the tracker (bootstrap and restart replay). */
+  private confChangesKnownThrough = 0;
 
   constructor(config: RaftConfig) {
     assert(config.id !== NONE, 'cannot use none as id');
@@ -134,9 +137,46 @@ export class Raft {
 
     const { hardState, confState } = config.storage.initialState();
     this.loadConfState(confState);
-    if (hardState.term !== 0 || hardState.vote !== NONE || hardState.commit !== 0) this.loadHardState(hardState);
-    if (config.applied !== undefined && config.applied > 0) this.log.appliedTo(config.applied);
+    const emptyHardState = hardState.term === 0 && hardState.vote === NONE && hardState.commit === 0;
+    if (!emptyHardState) this.loadHardState(hardState);
+    const emptyLog = config.storage.lastIndex() === 0 && config.storage.firstIndex() === 1;
+    if (emptyHardState && emptyLog && confState.voters.length + confState.learners.length > 0) {
+      this.bootstrap(confState);
+    } else {
+      if (config.applied !== undefined && config.applied > 0) this.log.appliedTo(config.applied);
+      this.replayConfChanges(this.log.firstIndex(), this.log.applied);
+    }
     this.becomeFollower(this.term, NONE);
+  }
+
+  /**
+   * A new cluster: the initial membership becomes committed ConfChange entries 1..n of term 1 (as
+   * etcd does), so a member that joins later learns it by replaying the log from the start. The
+   * host receives them in the first Ready like any committed entries (applying them again is a
+   * no-op).
+   */
+  private bootstrap(cs: ConfState): void {
+    const changes: ConfChange[] = [
+      ...sortIds([...cs.voters]).map((nodeId) => ({ type: ConfChangeType.AddNode, nodeId, context: EMPTY_BYTES })),
+      ...sortIds([...cs.learners]).map((nodeId) => ({ type: ConfChangeType.AddLearnerNode, nodeId, context: EMPTY_BYTES })),
+    ];
+    const ents: Entry[] = changes.map((cc, i) => ({ term: 1, index: i + 1, type: EntryType.ConfChange, data: encodeConfChange(cc) }));
+    this.log.append(ents);
+    this.log.committed = ents.length;
+    this.term = 1;
+    this.confChangesKnownThrough = ents.length;
+  }
+
+  /**
+   * On restart the storage's conf state is the snapshot's; conf changes applied after it (up to
+   * `applied`) are not redelivered, so apply them here.
+   */
+  private replayConfChanges(lo: number, hi: number): void {
+    if (hi < lo) return;
+    for (const e of this.log.slice(lo, hi + 1)) {
+      if (e.type === EntryType.ConfChange) this.applyConfChange(decodeConfChange(e.data));
+    }
+    this.confChangesKnownThrough = hi;
   }
 
   // ---------------------------------------------------------------- state
@@ -494,14 +534,16 @@ export class Raft {
     if (!this.promotable()) return;
     // A member must not campaign while committed conf changes wait to be applied: its view of
     // the membership would be stale.
-    if (this.log.committed > this.log.applied && this.hasUnappliedConfChange()) return;
+    if (this.hasUnappliedConfChange()) return;
     this.campaign(t);
   }
 
   private hasUnappliedConfChange(): boolean {
+    const lo = Math.max(this.log.applied, this.confChangesKnownThrough) + 1;
+    if (lo > this.log.committed) return false;
     let ents: Entry[];
     try {
-      ents = this.log.slice(this.log.applied + 1, this.log.committed + 1);
+      ents = this.log.slice(lo, this.log.committed + 1);
     } catch (err) {
       if (err instanceof CompactedError) return false;
       throw err;
@@ -660,8 +702,9 @@ export class Raft {
       this.becomeFollower(this.term + 1, NONE);
       return false;
     }
+    // A member added after the snapshot was taken is not in its conf state: it learns of its own
+    // addition from the entries that follow the snapshot.
     const cs = s.metadata.confState;
-    if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id)) return false;
     if (this.log.matchTerm(s.metadata.index, s.metadata.term)) {
       // We have the entries already: just move commit forward.
       this.log.commitTo(s.metadata.index);

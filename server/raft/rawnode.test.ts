@@ -1,12 +1,13 @@
 /**
- * RawNode with a single voter: election, proposals, Ready/advance, restart from storage and
- * ReadIndex — the host loop's contract (Raft §5.2, §5.3, §8).
+ * RawNode with a single voter: bootstrap, election, proposals, Ready/advance, restart from storage
+ * and ReadIndex — the host loop's contract (Raft §5.2, §5.3, §8).
  */
-import { MemoryStorage } from './storage';
-import { RawNode } from './rawnode';
-import { seededRandom } from './random';
+import { decodeConfChange } from './confchange';
 import { ProposalDroppedError } from './errors';
-import { Entry, EntryType, HardState, Ready, StateType } from './types';
+import { seededRandom } from './random';
+import { RawNode } from './rawnode';
+import { MemoryStorage } from './storage';
+import { ConfChangeType, Entry, EntryType, Ready, StateType } from './types';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -20,7 +21,10 @@ function drain(node: RawNode, storage: MemoryStorage, applied: Entry[] = [], rea
     if (rd.snapshot) storage.applySnapshot(rd.snapshot);
     storage.append(rd.entries);
     if (rd.hardState) storage.setHardState(rd.hardState);
-    applied.push(...rd.committedEntries);
+    for (const e of rd.committedEntries) {
+      if (e.type === EntryType.ConfChange) node.applyConfChange(decodeConfChange(e.data));
+      applied.push(e);
+    }
     node.advance(rd);
   }
   return applied;
@@ -32,8 +36,24 @@ function singleVoter(storage = new MemoryStorage({ confState: { voters: [1n], le
 }
 
 describe('RawNode, single voter', () => {
+  test('a new cluster starts with its membership as committed ConfChange entries of term 1', () => {
+    const { node, storage } = singleVoter();
+    const rd = node.ready();
+    expect(rd.hardState).toEqual({ term: 1, vote: 0n, commit: 1 });
+    expect(rd.entries.map((e) => [e.index, e.term, e.type])).toEqual([[1, 1, EntryType.ConfChange]]);
+    expect(rd.committedEntries).toEqual(rd.entries);
+    expect(decodeConfChange(rd.entries[0].data)).toEqual({ type: ConfChangeType.AddNode, nodeId: 1n, context: new Uint8Array(0) });
+    expect(rd.mustSync).toBe(true);
+    storage.append(rd.entries);
+    storage.setHardState(rd.hardState!);
+    expect(node.applyConfChange(decodeConfChange(rd.committedEntries[0].data))).toEqual({ voters: [1n], learners: [] });
+    node.advance(rd);
+    expect(node.hasReady()).toBe(false);
+  });
+
   test('campaigns after the randomized election timeout [electionTicks, 2·electionTicks) (§5.2)', () => {
     const { node, storage } = singleVoter();
+    drain(node, storage);
     let ticks = 0;
     while (node.status().state !== StateType.Leader) {
       node.tick();
@@ -42,27 +62,27 @@ describe('RawNode, single voter', () => {
     }
     expect(ticks).toBeGreaterThanOrEqual(10);
     const applied = drain(node, storage);
-    expect(node.status()).toMatchObject({ term: 1, vote: 1n, lead: 1n, commit: 1, applied: 1 });
+    expect(node.status()).toMatchObject({ term: 2, vote: 1n, lead: 1n, commit: 2, applied: 2 });
     // The leader's empty entry of its term.
-    expect(applied).toEqual([{ term: 1, index: 1, type: EntryType.Normal, data: new Uint8Array(0) }]);
+    expect(applied).toEqual([{ term: 2, index: 2, type: EntryType.Normal, data: new Uint8Array(0) }]);
   });
 
-  test('campaign() elects at once; the first Ready persists term and vote with mustSync', () => {
+  test('campaign() elects at once; term and vote are persisted with mustSync before the no-op commits', () => {
     const { node, storage } = singleVoter();
     node.campaign();
     const rd = node.ready();
     expect(rd.softState).toEqual({ lead: 1n, state: StateType.Leader });
-    expect(rd.hardState).toEqual({ term: 1, vote: 1n, commit: 0 });
-    expect(rd.entries.map((e) => e.index)).toEqual([1]);
+    expect(rd.hardState).toEqual({ term: 2, vote: 1n, commit: 1 });
+    expect(rd.entries.map((e) => [e.index, e.term])).toEqual([[1, 1], [2, 2]]);
     expect(rd.mustSync).toBe(true);
-    // Nothing is committed before the host persisted it.
-    expect(rd.committedEntries).toEqual([]);
+    // The no-op is not committed before the host persisted it.
+    expect(rd.committedEntries.map((e) => e.index)).toEqual([1]);
     storage.append(rd.entries);
     storage.setHardState(rd.hardState!);
     node.advance(rd);
     const rd2 = node.ready();
-    expect(rd2.hardState).toEqual({ term: 1, vote: 1n, commit: 1 });
-    expect(rd2.committedEntries.map((e) => e.index)).toEqual([1]);
+    expect(rd2.hardState).toEqual({ term: 2, vote: 1n, commit: 2 });
+    expect(rd2.committedEntries.map((e) => e.index)).toEqual([2]);
     expect(rd2.mustSync).toBe(false);
     node.advance(rd2);
     expect(node.hasReady()).toBe(false);
@@ -75,7 +95,8 @@ describe('RawNode, single voter', () => {
     node.propose(enc('a'));
     node.propose(enc('b'));
     const rd = node.ready();
-    expect(rd.entries.map((e) => [e.index, e.term, dec(e.data)])).toEqual([[2, 1, 'a'], [3, 1, 'b']]);
+    expect(rd.entries.map((e) => [e.index, e.term, dec(e.data)])).toEqual([[3, 2, 'a'], [4, 2, 'b']]);
+    expect(rd.committedEntries).toEqual([]);
     storage.append(rd.entries);
     node.advance(rd);
     node.propose(enc('c')); // arrives while the host was busy: goes into the next Ready
@@ -86,11 +107,21 @@ describe('RawNode, single voter', () => {
     storage.setHardState(rd2.hardState!);
     node.advance(rd2);
     expect(drain(node, storage).map((e) => dec(e.data))).toEqual(['c']);
-    expect(node.status()).toMatchObject({ commit: 4, applied: 4 });
-    expect(storage.initialState().hardState).toEqual({ term: 1, vote: 1n, commit: 4 });
+    expect(node.status()).toMatchObject({ commit: 5, applied: 5 });
+    expect(storage.initialState().hardState).toEqual({ term: 2, vote: 1n, commit: 5 });
   });
 
-  test('propose without a leader throws ProposalDroppedError', () => {
+  test('an entry is not committed until the host persisted it (advance without storing it)', () => {
+    const { node, storage } = singleVoter();
+    node.campaign();
+    drain(node, storage);
+    node.propose(enc('lost'));
+    const rd = node.ready();
+    node.advance(rd); // the host "forgot" to append rd.entries to storage
+    expect(node.status().commit).toBe(2);
+  });
+
+  test('propose and readIndex without a leader throw ProposalDroppedError', () => {
     const { node } = singleVoter();
     expect(() => node.propose(enc('x'))).toThrow(ProposalDroppedError);
     expect(() => node.readIndex(enc('r'))).toThrow(ProposalDroppedError);
@@ -105,6 +136,7 @@ describe('RawNode, single voter', () => {
     storage.append(rd.entries);
     node.advance(rd);
     expect(node.hasReady()).toBe(true);
+    expect(() => node.advance(rd)).toThrow(/not the outstanding/);
   });
 
   test('restart: hard state and log come back; committed entries after `applied` are redelivered', () => {
@@ -113,22 +145,30 @@ describe('RawNode, single voter', () => {
     drain(node, storage);
     for (const s of ['a', 'b', 'c', 'd']) node.propose(enc(s));
     drain(node, storage);
-    const hs: HardState = storage.initialState().hardState;
-    expect(hs).toEqual({ term: 1, vote: 1n, commit: 5 });
+    expect(storage.initialState().hardState).toEqual({ term: 2, vote: 1n, commit: 6 });
 
-    const restarted = singleVoter(storage, 3).node;
-    expect(restarted.status()).toMatchObject({ term: 1, vote: 1n, commit: 5, applied: 3, state: StateType.Follower });
+    const restarted = singleVoter(storage, 4).node;
+    expect(restarted.status()).toMatchObject({ term: 2, vote: 1n, commit: 6, applied: 4, state: StateType.Follower });
     const rd = restarted.ready();
     expect(rd.committedEntries.map((e) => dec(e.data))).toEqual(['c', 'd']);
     expect(rd.entries).toEqual([]);
     expect(rd.hardState).toBeUndefined();
-    storage.append(rd.entries);
     restarted.advance(rd);
     // It campaigns in a new term and keeps the log.
     restarted.campaign();
     const applied = drain(restarted, storage);
-    expect(restarted.status()).toMatchObject({ term: 2, commit: 6, applied: 6, state: StateType.Leader });
-    expect(applied.map((e) => [e.index, e.term])).toEqual([[6, 2]]);
+    expect(restarted.status()).toMatchObject({ term: 3, commit: 7, applied: 7, state: StateType.Leader });
+    expect(applied.map((e) => [e.index, e.term])).toEqual([[7, 3]]);
+  });
+
+  test('restart without `applied` redelivers every committed entry, the bootstrap ConfChange included', () => {
+    const { node, storage } = singleVoter();
+    node.campaign();
+    drain(node, storage);
+    node.propose(enc('a'));
+    drain(node, storage);
+    const restarted = singleVoter(storage).node;
+    expect(drain(restarted, storage).map((e) => e.index)).toEqual([1, 2, 3]);
   });
 
   test('ReadIndex answers with the commit index once an entry of the term is committed (§8)', () => {
@@ -139,22 +179,27 @@ describe('RawNode, single voter', () => {
     const readys: Ready[] = [];
     drain(node, storage, [], readys);
     const states = readys.flatMap((r) => r.readStates);
-    expect(states.map((s) => [s.index, dec(s.requestCtx)])).toEqual([[1, 'early']]);
+    expect(states.map((s) => [s.index, dec(s.requestCtx)])).toEqual([[2, 'early']]);
     node.propose(enc('x'));
     drain(node, storage);
     node.readIndex(enc('now'));
     expect(node.hasReady()).toBe(true);
     const rd = node.ready();
-    expect(rd.readStates.map((s) => [s.index, dec(s.requestCtx)])).toEqual([[2, 'now']]);
+    expect(rd.readStates.map((s) => [s.index, dec(s.requestCtx)])).toEqual([[3, 'now']]);
     node.advance(rd);
   });
 
-  test('entries of a conf change type carry the encoded change', () => {
+  test('a ConfChange proposal is one at a time: a second is refused until the first is applied (§6)', () => {
     const { node, storage } = singleVoter();
     node.campaign();
     drain(node, storage);
-    node.proposeConfChange({ type: 3, nodeId: 2n, context: new Uint8Array(0) });
+    node.proposeConfChange({ type: ConfChangeType.AddLearnerNode, nodeId: 2n, context: new Uint8Array(0) });
+    expect(() => node.proposeConfChange({ type: ConfChangeType.AddLearnerNode, nodeId: 3n, context: new Uint8Array(0) })).toThrow(
+      ProposalDroppedError,
+    );
     const applied = drain(node, storage);
     expect(applied.map((e) => e.type)).toEqual([EntryType.ConfChange]);
+    expect(node.status().progress?.get(2n)).toMatchObject({ isLearner: true });
+    node.proposeConfChange({ type: ConfChangeType.AddLearnerNode, nodeId: 3n, context: new Uint8Array(0) });
   });
 });

@@ -66,8 +66,17 @@ export class RawNode {
 
   /**
    * Starts (or restarts) a member from `options.storage`: its hard state, membership and log.
-   * A new cluster's membership comes from the storage's conf state (e.g.
-   * `new MemoryStorage({ confState: { voters: [1n, 2n, 3n], learners: [] } })`).
+   *
+   * New cluster: give the storage the initial membership
+   * (`new MemoryStorage({ confState: { voters: [1n, 2n, 3n], learners: [] } })`); with an empty
+   * log and hard state, the member writes it as committed ConfChange entries 1..n of term 1
+   * (voters then learners, by ascending ID — identical on every member), delivered in the first
+   * Ready like any entries. A member joining an existing cluster starts from an empty storage and
+   * empty conf state and learns the membership from the leader's log or snapshot.
+   *
+   * Restart: membership is the storage's conf state (its snapshot's) plus the ConfChange entries
+   * up to `options.applied`; committed entries after `applied` are redelivered, ConfChanges
+   * included, and the host applies them again (`applyConfChange`).
    */
   constructor(options: RawNodeOptions) {
     this.raft = new Raft(options);
