@@ -62,19 +62,27 @@ export class LevelBackend implements Backend {
 
   async write(writes: readonly BackendWrite[], options?: { readonly sync?: boolean }): Promise<void> {
     if (writes.length === 0) return;
-    await this.db.batch(writes as BackendWrite[], { sync: options?.sync === true });
+    // abstract-level merges options into every operation: pass them only when needed.
+    if (options?.sync === true) await this.db.batch(writes as BackendWrite[], { sync: true });
+    else await this.db.batch(writes as BackendWrite[]);
   }
 
   async *scan(options: ScanOptions): AsyncIterable<ScanEntry[]> {
     const iterator = this.db.iterator({ gte: options.gte, lt: options.lt, keys: true, values: options.values });
+    const chunkSize = options.chunkSize ?? DEFAULT_SCAN_CHUNK;
+    // The next chunk is read (on libuv's thread pool) while the caller handles this one.
+    let next: Promise<ScanEntry[]> | undefined = iterator.nextv(chunkSize) as Promise<ScanEntry[]>;
     try {
-      const chunkSize = options.chunkSize ?? DEFAULT_SCAN_CHUNK;
       for (;;) {
-        const chunk = (await iterator.nextv(chunkSize)) as ScanEntry[];
+        const chunk: ScanEntry[] = await next;
+        next = undefined;
         if (chunk.length === 0) return;
+        next = iterator.nextv(chunkSize) as Promise<ScanEntry[]>;
         yield chunk;
       }
     } finally {
+      // A caller that stops early leaves a read in flight: let it settle before closing.
+      if (next !== undefined) await next.catch(() => undefined);
       await iterator.close();
     }
   }

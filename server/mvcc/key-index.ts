@@ -94,11 +94,6 @@ function singleEntry(main: number, sub: number, created: number, ver: number): E
   return sub === 0 && created === main && ver === 1 ? main : new SingleRevision(main, sub, created, ver);
 }
 
-/** A flat array of one generation holding the revision of a number or SingleRevision entry. */
-function toArray(e: number | SingleRevision): number[] {
-  return typeof e === 'number' ? [e, 1, 1, e, 0] : [e.created, e.ver, 1, e.main, e.sub];
-}
-
 /**
  * Writes into `hit` what `e` says about its key at `atRev`; false when the key does not exist at
  * atRev (not yet created, or deleted).
@@ -177,8 +172,13 @@ function compactEntry(e: Entry, atRev: number, keep: RevisionSet | undefined, mu
   }
   if (!mutate) return e;
   if (o === 0 && firstKept === 0) return normalize(e);
-  const out: number[] = [e[o + GEN_CREATED], e[o + GEN_VER], count - firstKept];
-  for (let i = o + GEN_HEADER + 2 * firstKept; i < e.length; i++) out.push(e[i]);
+  const from = o + GEN_HEADER + 2 * firstKept;
+  // Sized exactly (no growth slack): compaction is when memory is given back.
+  const out = new Array<number>(GEN_HEADER + e.length - from);
+  out[GEN_CREATED] = e[o + GEN_CREATED];
+  out[GEN_VER] = e[o + GEN_VER];
+  out[GEN_COUNT] = count - firstKept;
+  for (let i = from; i < e.length; i++) out[GEN_HEADER + i - from] = e[i];
   return normalize(out);
 }
 
@@ -216,12 +216,12 @@ export class KeyIndex {
       return;
     }
     assertNewer(e, main, sub, key);
-    if (typeof e === 'number' || e instanceof SingleRevision) {
-      const a = toArray(e);
-      a[GEN_VER] += 1;
-      a[GEN_COUNT] += 1;
-      a.push(main, sub);
-      this.tree.set(key, a);
+    if (typeof e === 'number') {
+      this.tree.set(key, [e, 2, 2, e, 0, main, sub]); // a literal of its final size: no growth slack
+      return;
+    }
+    if (e instanceof SingleRevision) {
+      this.tree.set(key, [e.created, e.ver + 1, 2, e.main, e.sub, main, sub]);
       return;
     }
     const o = lastGenOffset(e);
@@ -267,13 +267,19 @@ export class KeyIndex {
     const e = this.tree.get(key);
     assert(e !== undefined, `key index: tombstone of unknown key ${JSON.stringify(key)}`);
     assertNewer(e, main, sub, key);
-    const a = typeof e === 'number' || e instanceof SingleRevision ? toArray(e) : e;
-    const o = lastGenOffset(a);
-    assert(a[o + GEN_COUNT] > 0, `key index: tombstone of deleted key ${JSON.stringify(key)}`);
-    a[o + GEN_VER] += 1;
-    a[o + GEN_COUNT] += 1;
-    a.push(main, sub, 0, 0, 0);
-    if (a !== e) this.tree.set(key, a);
+    if (typeof e === 'number') {
+      this.tree.set(key, [e, 2, 2, e, 0, main, sub, 0, 0, 0]);
+      return;
+    }
+    if (e instanceof SingleRevision) {
+      this.tree.set(key, [e.created, e.ver + 1, 2, e.main, e.sub, main, sub, 0, 0, 0]);
+      return;
+    }
+    const o = lastGenOffset(e);
+    assert(e[o + GEN_COUNT] > 0, `key index: tombstone of deleted key ${JSON.stringify(key)}`);
+    e[o + GEN_VER] += 1;
+    e[o + GEN_COUNT] += 1;
+    e.push(main, sub, 0, 0, 0);
   }
 
   /** The key at revision `atRev`, or undefined when it does not exist then. Returns a fresh object. */
