@@ -5,6 +5,7 @@
  */
 import type { Backend, ScanEntry } from './backend';
 
+/** How the suite gets backends of the implementation under test. */
 export interface BackendUnderTest {
   /** A new, empty backend. */
   open(): Promise<Backend>;

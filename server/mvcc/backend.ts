@@ -12,6 +12,7 @@ export type BackendWrite =
   | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
   | { readonly type: 'del'; readonly key: Uint8Array };
 
+/** What `Backend.scan` reads. */
 export interface ScanOptions {
   /** Scan keys in [gte, lt), in byte order. */
   readonly gte: Uint8Array;
@@ -22,8 +23,10 @@ export interface ScanOptions {
   readonly chunkSize?: number;
 }
 
+/** A key and its value (undefined in a keys-only scan). */
 export type ScanEntry = [key: Uint8Array, value: Uint8Array | undefined];
 
+/** An ordered map of byte keys to byte values; see the file comment. */
 export interface Backend {
   /** The value at `key`, or undefined; synchronous. Reflects every completed write. */
   getSync(key: Uint8Array): Uint8Array | undefined;
@@ -41,6 +44,7 @@ export interface Backend {
   close(): Promise<void>;
 }
 
+/** Entries per scan chunk when the caller does not say. */
 export const DEFAULT_SCAN_CHUNK = 1000;
 
 /** A Backend on classic-level (LevelDB) in `dir`. */

@@ -15,8 +15,10 @@ export const StoredFlag = {
   Put: 0x70, // 'p'
   Tombstone: 0x74, // 't'
 } as const;
+/** A stored value's flag byte. */
 export type StoredFlag = (typeof StoredFlag)[keyof typeof StoredFlag];
 
+/** The fields of an mvccpb.KeyValue to encode. */
 export interface KeyValueFields {
   readonly key: Uint8Array;
   readonly createRevision: number;

@@ -13,6 +13,7 @@ function fromKey(key: string): Uint8Array {
   return new Uint8Array(Buffer.from(key, 'latin1'));
 }
 
+/** A Backend in a sorted map (keys as latin1 strings); nothing persists. */
 export class MemoryBackend implements Backend {
   private readonly tree = new BTree<string, Uint8Array>();
   private closed = false;

@@ -8,6 +8,7 @@ import assert from 'node:assert';
 const SUB_LIMIT = 1 << 20;
 const MAIN_LIMIT = 2 ** 33;
 
+/** Add revisions, `seal()`, then query with `has`. */
 export class RevisionSet {
   private packed: number[] = [];
   private sorted: Float64Array | undefined;

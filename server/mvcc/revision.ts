@@ -80,6 +80,7 @@ export function encodeUint64(n: number): Uint8Array {
   return buf;
 }
 
+/** Reads an 8-byte big-endian meta value; asserts that it is a safe integer. */
 export function decodeUint64(buf: Uint8Array): number {
   assert(buf.length === 8, 'meta value must be 8 bytes');
   return readUint64(buf, 0);

@@ -36,6 +36,7 @@ import type {
   WriteTxn,
 } from './types';
 
+/** Options of `openMvccStore`. */
 export interface MvccStoreOptions {
   /** Directory of the classic-level backend; absent: an in-memory backend. */
   readonly dir?: string;
