@@ -19,7 +19,7 @@ import { StopCondition } from './lib/closed-loop';
 import { Instance, Lab, Target } from './lib/lab';
 import { renderMarkdown } from './lib/markdown';
 import { runMemoryScenario } from './lib/memory-scenario';
-import { ComparisonReport, ScenarioResult, TargetRuns } from './lib/results';
+import { ComparisonReport, LoadScenarioResult, ScenarioResult, TargetRuns } from './lib/results';
 import { LoadScenario, loadScenarios, measureRun } from './lib/scenarios';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..'); // dist/benchmarks → repository
@@ -133,6 +133,7 @@ async function runLoadScenarios(lab: Lab, targets: Target[], scenarios: LoadScen
   const stop: StopCondition = options.total !== undefined ? { totalRequests: options.total } : { durationMs: options.duration * 1000 };
   for (const scenario of scenarios) {
     const runs: TargetRuns[] = targets.map((t) => ({ target: t.name, samples: [] }));
+    results.push({ kind: 'load', name: scenario.name, title: scenario.title, targets: runs }); // filled as runs complete
     for (const instance of instances) await scenario.setup?.(instance.url);
     for (let round = 1; round <= options.rounds; round++) {
       for (const [i, instance] of instances.entries()) {
@@ -143,15 +144,36 @@ async function runLoadScenarios(lab: Lab, targets: Target[], scenarios: LoadScen
         log(`[${scenario.name}] round ${round}/${options.rounds} ${instance.target.name}: ${Math.round(sample.opsPerSec).toLocaleString('en-US')} ops/s, p50 ${sample.p50Ms.toFixed(2)} ms, p99 ${sample.p99Ms.toFixed(2)} ms${cpu}, ${sample.errorCount} errors, other load ${sample.otherCpuCores.toFixed(2)} cores`);
       }
     }
-    results.push({ kind: 'load', name: scenario.name, title: scenario.title, targets: runs });
   }
   for (const instance of instances) await lab.stop(instance);
+}
+
+/** How the figures were obtained, for the report (only what applies to the scenarios that ran). */
+function methodNotes(report: ComparisonReport, targets: Target[], options: CompareOptions): string[] {
+  const loads = report.scenarios.filter((s): s is LoadScenarioResult => s.kind === 'load');
+  const notes: string[] = [];
+  const samples = loads.flatMap((s) => s.targets.flatMap((t) => t.samples));
+  if (samples.length > 0) {
+    const generatorCores = Math.max(...samples.map((x) => (x.generatorCpuMicrosPerOp * (x.okCount + x.errorCount)) / (x.elapsedMs * 1000)));
+    const generatorCpu = samples.map((x) => x.generatorCpuMicrosPerOp);
+    notes.push(
+      `Each figure is the median of ${options.rounds} run(s) per target${targets.length > 1 ? `, alternating between targets (${[...targets, ...targets].map((t) => t.name).join(', ')}, ...)` : ''}; peak RSS is the largest over the runs, errors the sum.`,
+      options.total !== undefined ? `Each run: ${options.total} requests.` : `Each run: ${options.warmup} s warm-up, then ${options.duration} s measured.`,
+      'Server CPU: utime + stime of the server process (all threads) from /proc/<pid>/stat over the measured window, per completed call. Peak RSS: VmHWM, reset before each run. Other load: busy CPU of everything but the server and the generator during the run (other users of this shared machine).',
+      `The load generator (${options.workers === 0 ? 'main thread' : `${options.workers} worker thread(s)`}) spent ${Math.min(...generatorCpu).toFixed(0)}–${Math.max(...generatorCpu).toFixed(0)} µs of CPU per call and used at most ${generatorCores.toFixed(2)} cores in any run.`,
+      'The load scenarios run every target at the same time (one idles while the other is measured), each on its own fresh data directory.',
+    );
+  }
+  if (report.scenarios.some((s) => s.kind === 'memory')) {
+    notes.push('Memory scenario: loads run one server at a time on a fresh data directory (sequential keys); each restart is a SIGTERM then a start on the same data directory, timed from spawn; restart figures are medians.');
+  }
+  return notes;
 }
 
 async function main(argv: string[]): Promise<number> {
   const options = parseOptions(argv);
   const targets = resolveTargets(options);
-  const catalogue = loadScenarios({ keySize: options.keySize, valueSize: options.valueSize, keySpace: options.keySpace, sequentialKeys: options.sequential, workers: options.workers });
+  const catalogue = loadScenarios({ keySize: options.keySize, valueSize: options.valueSize, keySpace: options.keySpace, sequentialKeys: options.sequential });
   const wanted = options.scenarios.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   const known = new Set([...catalogue.map((s) => s.name), 'memory']);
   const unknown = wanted.filter((s) => !known.has(s));
@@ -182,12 +204,7 @@ async function main(argv: string[]): Promise<number> {
     settings: { ...options },
     ceiling: null,
     scenarios: [],
-    notes: [
-      `Each figure is the median of ${options.rounds} round(s), runs alternating between targets (${targets.map((t) => t.name).join(', ')}, ...) within each round; peak RSS is the largest over the rounds, errors the sum.`,
-      options.total !== undefined ? `Each run: ${options.total} requests.` : `Each run: ${options.warmup} s warm-up, then ${options.duration} s measured.`,
-      'Server CPU: utime + stime of the server process (all threads) from /proc/<pid>/stat over the measured window, per completed call. Peak RSS: VmHWM, reset before each run. Other load: busy CPU of everything but the server and the generator during the run.',
-      'All targets of the load scenarios run at the same time (one idles while the other is measured), each on its own fresh data directory; the memory scenario runs one server at a time.',
-    ],
+    notes: [],
   };
   log(`data and logs under ${lab.root}${options.keepData ? ' (kept)' : ''}`);
   let exitCode = 0;
@@ -216,11 +233,13 @@ async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     log(`compare failed: ${(err as Error).message}`);
+    report.notes.push(`INCOMPLETE: ${(err as Error).message.split('\n')[0]}`);
     exitCode = 1;
   } finally {
     await lab.stopAll();
     if (!options.keepData) lab.remove();
   }
+  report.notes.push(...methodNotes(report, targets, options));
   const markdown = renderMarkdown(report);
   process.stdout.write(`${markdown}\n`);
   if (options.markdown !== undefined) fs.writeFileSync(options.markdown, markdown);

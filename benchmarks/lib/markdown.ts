@@ -15,6 +15,10 @@ function ms(n: number): string {
   return n.toFixed(0);
 }
 
+function cores(n: number): string {
+  return Number.isFinite(n) ? n.toFixed(2) : '–';
+}
+
 function mib(bytes: number | null): string {
   return bytes === null ? '–' : integer(bytes / MIB);
 }
@@ -57,7 +61,7 @@ function loadTable(scenarios: LoadScenarioResult[]): string[] {
       ...sums.map((x) => (x.serverCpuMicrosPerOp === null ? '–' : integer(x.serverCpuMicrosPerOp))),
       ...sums.map((x) => mib(x.peakRssBytes)),
       sums.map((x) => integer(x.errorCount)).join(' / '),
-      Math.max(...sums.map((x) => x.otherCpuCores)).toFixed(2),
+      cores(Math.max(...sums.map((x) => x.otherCpuCores))),
     ];
   });
   return table(header, rows);

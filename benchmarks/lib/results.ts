@@ -125,7 +125,7 @@ export function summarise(samples: RunSample[]): RunSummary {
     serverCpuMicrosPerOp: cpu.length > 0 ? median(cpu) : null,
     peakRssBytes: rss.length > 0 ? Math.max(...rss) : null,
     generatorCpuMicrosPerOp: median(samples.map((s) => s.generatorCpuMicrosPerOp)),
-    otherCpuCores: Math.max(...samples.map((s) => s.otherCpuCores)),
+    otherCpuCores: samples.length > 0 ? Math.max(...samples.map((s) => s.otherCpuCores)) : NaN,
     errorCount: samples.reduce((a, s) => a + s.errorCount, 0),
   };
 }

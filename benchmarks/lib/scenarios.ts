@@ -18,7 +18,6 @@ export interface LoadSettings {
   valueSize: number;
   keySpace: number;
   sequentialKeys: boolean;
-  workers: number;
 }
 
 export interface LoadScenario {
