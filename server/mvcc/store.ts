@@ -158,12 +158,21 @@ class Store implements MvccStore {
     }
     this.unbatchedMains = [];
     const writes: BackendWrite[] = [];
+    let changes = 0;
+    for (const main of mains) changes += this.pending.get(main)?.length ?? 0;
+    // One allocation for all the batch's revision keys; each write gets a view of it.
+    const keys = new Uint8Array(changes * REVISION_KEY_BYTES);
+    let at = 0;
     for (const main of mains) {
       assert(main > this.lastBatchedMain, `flush out of order: ${main} after ${this.lastBatchedMain}`);
       this.lastBatchedMain = main;
       const values = this.pending.get(main);
       assert(values !== undefined && values.length > 0, `no pending values for revision ${main}`);
-      for (let sub = 0; sub < values.length; sub++) writes.push({ type: 'put', key: revisionKey(main, sub), value: values[sub] });
+      for (let sub = 0; sub < values.length; sub++) {
+        const key = writeRevisionKey(keys.subarray(at, at + REVISION_KEY_BYTES), main, sub);
+        at += REVISION_KEY_BYTES;
+        writes.push({ type: 'put', key, value: values[sub] });
+      }
     }
     writes.push({ type: 'put', key: META_CONSISTENT_INDEX, value: encodeUint64(this.consistentIndexValue) });
     this.flushedConsistentIndex = this.consistentIndexValue;
