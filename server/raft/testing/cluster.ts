@@ -29,6 +29,8 @@ export interface ClusterOptions {
   readonly maxSizePerMsgBytes?: number;
   readonly maxInflightMsgs?: number;
   readonly faults?: NetworkFaults;
+  /** Preloaded storage per member (default: a new cluster bootstrapped from `ids`/`learners`). */
+  readonly storage?: (id: MemberId) => MemoryStorage | undefined;
 }
 
 export class InvariantViolation extends Error {
@@ -120,12 +122,21 @@ export class Cluster {
     this.network.onDrop = (m) => this.reportDrop(m);
     const confState: ConfState = { voters: [...options.ids], learners: [...(options.learners ?? [])] };
     for (const id of [...options.ids, ...(options.learners ?? [])]) {
-      const storage = new MemoryStorage({ confState });
+      const storage = options.storage?.(id) ?? new MemoryStorage({ confState });
       const random = seededRandom((options.seed * 31 + Number(id)) | 0);
-      const member = new Member(id, storage, this.newNode(id, storage, 0, random), confState, random);
+      const member = new Member(id, storage, this.newNode(id, storage, 0, random), storage.initialState().confState, random);
+      this.mirrorStoredLog(member);
       this.members.set(id, member);
       this.readStates.set(id, []);
     }
+  }
+
+  /** Mirrors a preloaded log (tests that start from given logs); it must start at index 1. */
+  private mirrorStoredLog(m: Member): void {
+    const last = m.storage.lastIndex();
+    if (last === 0) return;
+    check(m.storage.firstIndex() === 1, 'preloaded logs must not be compacted');
+    this.persistEntries(m, m.storage.entries(1, last + 1));
   }
 
   private newNode(id: MemberId, storage: MemoryStorage, applied: number, random: Random): RawNode {
@@ -240,7 +251,7 @@ export class Cluster {
   }
 
   /** Asks `id` for a read point; returns the request ctx, or undefined when dropped. */
-  readIndex(id: MemberId): string | undefined {
+  readIndex(id: MemberId, options: { process?: boolean } = {}): string | undefined {
     const m = this.member(id);
     if (m.crashed) return undefined;
     const ctx = `r${++this.readCounter}`;
@@ -251,7 +262,7 @@ export class Cluster {
       if (err instanceof ProposalDroppedError) return undefined;
       throw err;
     }
-    this.processReadies();
+    if (options.process !== false) this.processReadies();
     return ctx;
   }
 

@@ -60,6 +60,8 @@ function simulate(options: SimulationOptions): SimulationResult {
     electionTicks: 10,
     heartbeatTicks: 1 + randomInt(pick, 3),
     maxInflightMsgs: 1 + randomInt(pick, 8),
+    // 0: one entry per append message, so logs repair in many small steps.
+    maxSizePerMsgBytes: [0, 100, 1024, 1 << 20][randomInt(pick, 4)],
     faults: { dropRate: pick() * 0.2, duplicateRate: pick() * 0.1, reorderWindow: 1 + randomInt(pick, 8) },
   });
   if (options.trace !== undefined) cluster.trace = options.trace;
