@@ -8,7 +8,7 @@
  */
 import { runSimulation } from './testing/simulation';
 
-const SEEDS = Number(process.env.RAFT_SIM_SEEDS ?? 150);
+const SEEDS = Number(process.env.RAFT_SIM_SEEDS ?? 200);
 const STEPS = Number(process.env.RAFT_SIM_STEPS ?? 1500);
 const onlySeed = process.env.RAFT_SIM_SEED !== undefined ? Number(process.env.RAFT_SIM_SEED) : undefined;
 const onlySize = process.env.RAFT_SIM_SIZE !== undefined ? Number(process.env.RAFT_SIM_SIZE) : undefined;
