@@ -8,6 +8,7 @@
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import { AuthorityPatchingStream, ConnectionSniffer, EMPTY_SETTINGS_FRAME, H2_PREFACE, type SniffResult } from './grpc/authority';
 import { isGrpcContentType, type GrpcServer } from './grpc/server';
 
 /** Handles a plain HTTP request: HTTP/1.1 objects, or http2's compatibility objects over h2. */
@@ -39,8 +40,8 @@ export interface ClientListener {
   close(): Promise<void>;
 }
 
-/** HTTP/2 connection preface; its first bytes tell HTTP/2 from HTTP/1.x. */
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+/** An HTTP/2 client that has sent no request this long after its preface is handed to nghttp2 unread. */
+const IDLE_HANDOVER_MS = 1000;
 /** Bytes enough to decide; HTTP/1 methods differ from 'PRI *' within them. */
 const PREFACE_DECIDE_BYTES = 14;
 
@@ -103,30 +104,59 @@ export async function createClientListener(opts: ClientListenerOptions): Promise
     else socket.destroy();
   });
 
-  const tcp = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
+  const tcp = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', noop);
     socket.setTimeout(firstBytesTimeoutMs, () => socket.destroy());
     let head: Buffer | null = null;
-    const onData = (chunk: Buffer): void => {
-      head = head === null ? chunk : Buffer.concat([head, chunk]);
-      const n = Math.min(head.length, PREFACE_DECIDE_BYTES);
-      const isH2 = head.subarray(0, n).equals(PREFACE.subarray(0, n));
-      if (isH2 && head.length < PREFACE_DECIDE_BYTES) return; // wait for more
+    let sniffer: ConnectionSniffer | null = null;
+    let idleTimer: NodeJS.Timeout | null = null;
+    let handedOver = false;
+    const handOver = (r: SniffResult): void => {
+      if (r.kind === 'undecided' || handedOver) return;
+      handedOver = true;
       socket.removeListener('data', onData);
       socket.pause();
       socket.setTimeout(0);
-      socket.unshift(head);
-      if (isH2) {
+      if (idleTimer !== null) clearTimeout(idleTimer);
+      if (r.kind === 'native') {
         // node's http2 session takes over the socket's handle and first feeds it what is buffered.
+        socket.unshift(r.bytes);
         h2.emit('connection', socket);
       } else {
-        // The http server consumes the handle in C++ and stays paused; resuming emits the buffered
-        // head through its 'data' path (next tick) before the handle's next read arrives.
-        h1.emit('connection', socket);
-        socket.resume();
+        h2.emit('connection', new AuthorityPatchingStream(socket, r.bytes));
       }
+    };
+    const onData = (chunk: Buffer): void => {
+      if (sniffer !== null) {
+        handOver(sniffer.push(chunk));
+        if (!handedOver && idleTimer === null && sniffer.acknowledged) {
+          const s = sniffer;
+          idleTimer = setTimeout(() => handOver(s.giveUp()), IDLE_HANDOVER_MS);
+        }
+        return;
+      }
+      head = head === null ? chunk : Buffer.concat([head, chunk]);
+      const n = Math.min(head.length, PREFACE_DECIDE_BYTES);
+      const isH2 = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (isH2 && head.length < PREFACE_DECIDE_BYTES) return; // wait for more
+      if (isH2) {
+        // grpc-go waits for the server's SETTINGS before its first request: send ours now, then
+        // look at the first request's :authority (see grpc/authority.ts).
+        socket.write(EMPTY_SETTINGS_FRAME);
+        sniffer = new ConnectionSniffer();
+        onData(head);
+        return;
+      }
+      socket.removeListener('data', onData);
+      socket.pause();
+      socket.setTimeout(0);
+      // The http server consumes the handle in C++ and stays paused; resuming emits the buffered
+      // head through its 'data' path (next tick) before the handle's next read arrives.
+      socket.unshift(head);
+      h1.emit('connection', socket);
+      socket.resume();
     };
     socket.on('data', onData);
   });
