@@ -80,8 +80,11 @@ export interface CompactResult {
 }
 
 export interface HashKVResult {
+  /** CRC-32C over the backend's revision keys and stored values in (compactRevision, revision]. */
   readonly hash: number;
+  /** The compact revision the hash starts after. */
   readonly compactRevision: number;
+  /** The revision the hash covers up to (the current revision when 0 was asked). */
   readonly revision: number;
 }
 
