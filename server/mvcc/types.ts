@@ -80,7 +80,10 @@ export interface CompactResult {
 }
 
 export interface HashKVResult {
-  /** CRC-32C over the backend's revision keys and stored values in (compactRevision, revision]. */
+  /**
+   * CRC-32C over the revision keys and stored values of every revision ≤ `revision` the store holds
+   * (as etcd: after compaction, each key's newest live revision ≤ compactRevision, and all later ones).
+   */
   readonly hash: number;
   /** The compact revision the hash starts after. */
   readonly compactRevision: number;
