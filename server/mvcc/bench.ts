@@ -5,6 +5,12 @@
  * classic-level store, one write transaction per put, one awaited flush per 256 puts (as the host
  * applies one Ready); 1-key range latency; RSS; close and reopen (rebuild) time. The data directory
  * is a fresh one under os.tmpdir(), removed at the end.
+ *
+ * Measured 2026-11-22 on the 2-core machine while other work ran (load average 8-16, so times are
+ * upper bounds), 1,000,000 keys: index 50.8 B/key (52.1 in random insertion order; 106.9 for keys
+ * compacted to one revision with history); puts 64k-110k/s; range 1 key p50 7 µs, p99 18-32 µs;
+ * RSS 235 MiB after load (V8 heap 93 MiB of which 52 used); reopen 4.1-4.6 s, 180 MiB RSS in a
+ * fresh process; compaction of 1M keys: index 130-270 ms blocking, backend 2.2-2.4 s.
  */
 import assert from 'node:assert';
 import { mkdtemp, rm } from 'node:fs/promises';
