@@ -90,10 +90,12 @@ export class RawNode {
   }
 
   /**
-   * Steps a message from a peer (or a local one such as MsgHup). Responses from members not in
-   * the membership are ignored. A MsgProp dropped here is dropped silently; use `propose` to learn.
+   * Steps a message from a peer (or a local one such as MsgHup). Messages addressed to another
+   * member and responses from members not in the membership are ignored. A MsgProp dropped here is dropped silently; use `propose` to learn.
    */
   step(m: Message): void {
+    // Misrouted messages are not ours to act on.
+    if (m.to !== NONE && m.to !== this.raft.id) return;
     if (RESPONSE_TYPES.has(m.type) && m.from !== this.raft.id && !this.raft.tracker.progress.has(m.from)) return;
     this.raft.step(m);
   }

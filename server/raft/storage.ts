@@ -103,8 +103,9 @@ export class MemoryStorage implements Storage {
     if (compactIndex <= offset) throw new CompactedError();
     assert(compactIndex <= this.lastIndex(), `compact ${compactIndex} is out of bound lastindex(${this.lastIndex()})`);
     const i = compactIndex - offset;
-    const rest = this.ents.slice(i + 1);
-    this.ents = [dummyEntry(this.ents[i].index, this.ents[i].term), ...rest];
+    const kept = this.ents.slice(i);
+    kept[0] = dummyEntry(kept[0].index, kept[0].term);
+    this.ents = kept;
   }
 
   /**

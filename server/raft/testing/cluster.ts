@@ -68,6 +68,8 @@ export class Member {
   readonly storage: MemoryStorage;
   node: RawNode;
   crashed = false;
+  /** With asynchronous persistence: the Ready being persisted, and whether its appends went out. */
+  pending: { rd: Ready; appendsSent: boolean } | undefined = undefined;
   sm: StateMachine = { values: [] };
   applied = 0;
   confState: ConfState;
@@ -200,8 +202,11 @@ export class Cluster {
     else if (m.type === MessageType.MsgApp && this.random() < 0.5) from.node.reportUnreachable(m.to);
   }
 
-  /** Delivers one message; returns false when none was waiting. */
-  deliverOne(): boolean {
+  /**
+   * Delivers one message, or with `crashReceiver` lets the receiver crash while handling it (its
+   * Ready is lost). Returns false when none was waiting.
+   */
+  deliverOne(options: { crashReceiver?: boolean } = {}): boolean {
     const msg = this.network.take();
     if (msg === undefined) return false;
     const to = this.members.get(msg.to);
@@ -209,6 +214,7 @@ export class Cluster {
       this.reportDrop(msg);
     } else {
       to.node.step(msg);
+      if (options.crashReceiver === true) this.crashDuringReady(to.id);
       if (msg.type === MessageType.MsgSnap) {
         // The transport reports a streamed snapshot as delivered.
         const from = this.members.get(msg.from);
@@ -222,8 +228,11 @@ export class Cluster {
   /** Delivers messages until the network is quiet (at most `max`). Returns how many. */
   deliverAll(max = 100000): number {
     let n = 0;
-    while (n < max && this.deliverOne()) n++;
-    return n;
+    for (;;) {
+      while (n < max && this.deliverOne()) n++;
+      if (![...this.members.values()].some((m) => m.pending !== undefined)) return n;
+      this.completeAll();
+    }
   }
 
   /** Ticks everyone and delivers everything, `rounds` times. */
@@ -269,8 +278,33 @@ export class Cluster {
   crash(id: MemberId): void {
     const m = this.member(id);
     m.crashed = true;
+    m.pending = undefined;
     this.note(`${id} crashes`);
     this.network.dropTo(id);
+  }
+
+  /**
+   * Crashes `id` in the middle of a Ready: nothing of it is persisted or applied. A leader's
+   * append messages may already be out, as the host may send them in parallel with its fsync
+   * (Raft thesis §10.2.1) when the Ready changes neither term nor vote.
+   */
+  crashDuringReady(id: MemberId): void {
+    const m = this.member(id);
+    if (m.crashed) return;
+    if (m.pending === undefined && m.node.hasReady()) {
+      const rd = m.node.ready();
+      if (!this.changesTermOrVote(m, rd) && m.node.status().state === StateType.Leader) {
+        for (const msg of rd.messages) if (msg.type === MessageType.MsgApp) this.network.send(msg);
+      }
+    }
+    this.note(`${id} crashes during a Ready`);
+    this.crash(id);
+  }
+
+  private changesTermOrVote(m: Member, rd: Ready): boolean {
+    if (rd.hardState === undefined) return false;
+    const stored = m.storage.initialState().hardState;
+    return rd.hardState.term !== stored.term || rd.hardState.vote !== stored.vote;
   }
 
   /** Restarts from what was persisted; the state machine restarts from the storage's snapshot. */
@@ -303,15 +337,46 @@ export class Cluster {
       check(rounds < 1000, 'host loop does not settle');
       progress = false;
       for (const m of this.members.values()) {
-        if (m.crashed || !m.node.hasReady()) continue;
-        progress = true;
-        this.handleReady(m, m.node.ready());
+        if (m.crashed || m.pending !== undefined || !m.node.hasReady()) continue;
+        const rd = m.node.ready();
+        if (this.asyncPersist) {
+          // The fsync runs while the member keeps stepping messages; a leader may send its
+          // appends at once (thesis §10.2.1) unless the Ready changes term or vote.
+          const appendsSent = !this.changesTermOrVote(m, rd) && m.node.status().state === StateType.Leader;
+          if (appendsSent) for (const msg of rd.messages) if (msg.type === MessageType.MsgApp) this.network.send(msg);
+          m.pending = { rd, appendsSent };
+        } else {
+          progress = true;
+          this.handleReady(m, rd, false);
+        }
       }
     }
     this.checkSafety();
   }
 
-  private handleReady(m: Member, rd: Ready): void {
+  /** When set, Readies are persisted later, by `completeReady`, while the member keeps running. */
+  asyncPersist = false;
+
+  /** The member's pending fsync completes: persist, send, apply, advance. */
+  completeReady(id: MemberId): boolean {
+    const m = this.member(id);
+    if (m.crashed || m.pending === undefined) return false;
+    const { rd, appendsSent } = m.pending;
+    m.pending = undefined;
+    this.handleReady(m, rd, appendsSent);
+    this.processReadies();
+    return true;
+  }
+
+  /** Completes every pending Ready until none is left. */
+  completeAll(): void {
+    for (let more = true; more; ) {
+      more = false;
+      for (const m of this.members.values()) if (this.completeReady(m.id)) more = true;
+    }
+  }
+
+  private handleReady(m: Member, rd: Ready, appendsSent: boolean): void {
     if (this.trace !== undefined) {
       const st = m.node.status();
       if (rd.softState !== undefined) this.note(`${m.id} ${StateType[rd.softState.state]} term ${st.term} lead ${rd.softState.lead} last ${m.lastIndex()}`);
@@ -322,7 +387,7 @@ export class Cluster {
     if (rd.snapshot !== undefined) this.persistSnapshot(m, rd.snapshot);
     this.persistEntries(m, rd.entries);
     if (rd.hardState !== undefined) m.storage.setHardState(rd.hardState);
-    for (const msg of rd.messages) this.network.send(msg);
+    for (const msg of rd.messages) if (!appendsSent || msg.type !== MessageType.MsgApp) this.network.send(msg);
     for (const rs of rd.readStates) this.recordReadState(m, rs.index, decoder.decode(rs.requestCtx));
     for (const e of rd.committedEntries) this.apply(m, e);
     m.node.advance(rd);

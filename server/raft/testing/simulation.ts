@@ -65,6 +65,8 @@ function simulate(options: SimulationOptions): SimulationResult {
     faults: { dropRate: pick() * 0.2, duplicateRate: pick() * 0.1, reorderWindow: 1 + randomInt(pick, 8) },
   });
   if (options.trace !== undefined) cluster.trace = options.trace;
+  // Half the seeds persist asynchronously: members keep stepping while their fsync runs.
+  cluster.asyncPersist = pick() < 0.5;
   const rnd = cluster.random;
   const all = (): MemberId[] => cluster.ids();
   const any = (): MemberId => {
@@ -77,6 +79,10 @@ function simulate(options: SimulationOptions): SimulationResult {
   let lastLeader: MemberId | undefined;
 
   for (let step = 0; step < options.steps; step++) {
+    if (cluster.asyncPersist && rnd() < 0.3) {
+      const pending = cluster.live().filter((m) => m.pending !== undefined);
+      if (pending.length > 0) cluster.completeReady(pending[randomInt(rnd, pending.length)].id);
+    }
     const r = rnd();
     if (r < 0.3) {
       cluster.tickAll();
@@ -93,6 +99,21 @@ function simulate(options: SimulationOptions): SimulationResult {
       changePartition(cluster, all(), rnd);
     } else if (r < 0.905) {
       if (options.crashes !== false) crashOrRestart(cluster, size);
+    } else if (r < 0.91) {
+      // A crash while handling a message, or right after a proposal: the Ready is lost.
+      if (options.crashes !== false && cluster.live().length * 2 > size + 1) {
+        const lead = cluster.leader();
+        if (lead !== undefined && rnd() < 0.5) {
+          try {
+            cluster.member(lead).node.propose(new TextEncoder().encode(`lost.${seed}.${step}`));
+          } catch {
+            // dropped: fine
+          }
+          cluster.crashDuringReady(lead);
+        } else {
+          cluster.deliverOne({ crashReceiver: true });
+        }
+      }
     } else if (r < 0.93) {
       if (options.snapshots !== false) cluster.snapshotAndCompact(any());
     } else if (r < 0.94) {
