@@ -10,6 +10,7 @@ import type { MvccStore } from '../mvcc/types';
 import type { Member } from '../node/member';
 import type { Logger } from '../log';
 import { KvApplier } from '../apply/kv';
+import { encodeRangeResponse } from '../apply/range-codec';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from '../apply/validate';
 import { EtcdError, toGrpcStatus } from '../errors';
 import { STATUS_OK, type CallHandler, type Reply } from './bridge';
@@ -52,8 +53,23 @@ export function buildServices(opts: ServiceOptions): ServiceTable {
   return { paths: table.map(([p]) => p), handlers: table.map(([, h]) => h) };
 }
 
+/** A request whose bytes are not a valid protobuf message of the method's request type. */
+class MalformedRequestError extends Error {}
+
+/** Decodes a request; a malformed one fails as grpc-go fails it (INTERNAL, "error unmarshalling"). */
+function decode<T>(codec: { decode(bytes: Uint8Array): T }, bytes: Uint8Array): T {
+  try {
+    return codec.decode(bytes);
+  } catch (err) {
+    throw new MalformedRequestError(`grpc: error unmarshalling request: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+const GRPC_INTERNAL = 13;
+
 /** Maps an error to its gRPC status; unknown errors are logged with their cause. */
 export function errorStatus(err: unknown, log: Logger): { status: number; message: string } {
+  if (err instanceof MalformedRequestError) return { status: GRPC_INTERNAL, message: err.message };
   const mapped = toGrpcStatus(err);
   if (mapped.kind === undefined) log.error({ err }, 'request failed with an unexpected error');
   return { status: mapped.code, message: mapped.message };
@@ -88,8 +104,11 @@ class Services {
     this.memberId = fromBigInt(opts.member.memberId, true);
   }
 
+  /** A response header; a revision of 0 is left out, as etcd leaves it out of cluster responses. */
   private header(revision: number): pb.IResponseHeader {
-    return { clusterId: this.clusterId, memberId: this.memberId, revision, raftTerm: this.member.term };
+    return revision === 0
+      ? { clusterId: this.clusterId, memberId: this.memberId, raftTerm: this.member.term }
+      : { clusterId: this.clusterId, memberId: this.memberId, revision, raftTerm: this.member.term };
   }
 
   private fail(reply: Reply, err: unknown): void {
@@ -135,29 +154,29 @@ class Services {
 
   readonly range: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      const req = pb.RangeRequest.decode(bytes);
+      const req = decode(pb.RangeRequest, bytes);
       checkRangeRequest(req);
       this.afterRead(req.serializable === true, reply, () => {
-        const resp = this.withHeader(this.applier.range(req));
-        reply(STATUS_OK, pb.RangeResponse.encode(resp).finish());
+        const result = this.applier.rangeResult(req);
+        reply(STATUS_OK, encodeRangeResponse(result, { clusterId: this.member.clusterId, memberId: this.member.memberId, raftTerm: this.member.term }));
       });
     });
 
   readonly put: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      checkPutRequest(pb.PutRequest.decode(bytes));
+      checkPutRequest(decode(pb.PutRequest, bytes));
       this.proposeRaw(FIELD.put, bytes, reply, (r) => pb.PutResponse.encode(this.withHeader(r as pb.PutResponse)).finish());
     });
 
   readonly deleteRange: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      checkDeleteRangeRequest(pb.DeleteRangeRequest.decode(bytes));
+      checkDeleteRangeRequest(decode(pb.DeleteRangeRequest, bytes));
       this.proposeRaw(FIELD.deleteRange, bytes, reply, (r) => pb.DeleteRangeResponse.encode(this.withHeader(r as pb.DeleteRangeResponse)).finish());
     });
 
   readonly txn: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      const req = pb.TxnRequest.decode(bytes);
+      const req = decode(pb.TxnRequest, bytes);
       checkTxnRequest(req, this.opts.maxTxnOps);
       if (isReadOnlyTxn(req)) {
         // As etcd: a txn that only reads is served locally, after a ReadIndex round unless every
@@ -172,7 +191,7 @@ class Services {
 
   readonly compact: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      const req = pb.CompactionRequest.decode(bytes);
+      const req = decode(pb.CompactionRequest, bytes);
       const id = this.member.newRequestId();
       const data = protobuf.Writer.create().uint32(8).uint64(id).uint32((FIELD.compaction << 3) | 2).bytes(bytes).finish();
       this.member.propose(id, data).then(
@@ -212,7 +231,7 @@ class Services {
 
   readonly hashKV: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      const req = pb.HashKVRequest.decode(bytes);
+      const req = decode(pb.HashKVRequest, bytes);
       const rev = toNumber(req.revision);
       this.store.hashKV(rev === 0 ? this.store.currentRevision : rev).then(
         (h) => this.guard(reply, () => reply(STATUS_OK, pb.HashKVResponse.encode({ header: this.header(this.store.currentRevision), hash: h.hash, compactRevision: h.compactRevision }).finish())),
@@ -231,7 +250,7 @@ class Services {
 
   readonly alarm: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      const req = pb.AlarmRequest.decode(bytes);
+      const req = decode(pb.AlarmRequest, bytes);
       if (req.action !== pb.AlarmRequest.AlarmAction.GET) {
         // Alarms are raised by the space quota, which is not built yet; there is nothing to change.
         throw new EtcdError('NotCapable');
@@ -248,7 +267,8 @@ class Services {
         clientURLs: [...m.clientUrls],
         isLearner: m.isLearner,
       }));
-      reply(STATUS_OK, pb.MemberListResponse.encode({ header: this.header(this.store.currentRevision), members }).finish());
+      // As etcd's cluster service, the header carries no revision.
+      reply(STATUS_OK, pb.MemberListResponse.encode({ header: this.header(0), members }).finish());
     });
 }
 

@@ -280,6 +280,26 @@ describe.each(kinds)('mvcc store on the %s backend', (kind) => {
 });
 
 describe('mvcc store on disk across restarts', () => {
+  test('size in use counts the revisions held: it grows with writes, shrinks with compaction and survives a restart', async () => {
+    const dir = await freshDir();
+    const store = await openMvccStore({ dir });
+    const empty = (await store.dbSize()).sizeInUseBytes;
+    for (let i = 0; i < 50; i++) put(store, ['k', 'v'.repeat(1000)]);
+    await store.flush();
+    const written = (await store.dbSize()).sizeInUseBytes;
+    expect(written).toBeGreaterThan(empty + 50 * 1000);
+    await store.compact(store.currentRevision).done;
+    const compacted = (await store.dbSize());
+    expect(compacted.sizeInUseBytes).toBeLessThan(written / 10);
+    expect(compacted.sizeInUseBytes).toBeGreaterThan(1000);
+    expect(compacted.sizeBytes).toBeGreaterThanOrEqual(compacted.sizeInUseBytes);
+    await store.close();
+    const reopened = await openMvccStore({ dir });
+    expect((await reopened.dbSize()).sizeInUseBytes).toBe(compacted.sizeInUseBytes);
+    await reopened.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
   test('a restart rebuilds the same state, revision and consistent index', async () => {
     const dir = await freshDir();
     const store = await openMvccStore({ dir });

@@ -95,6 +95,8 @@ class Store implements MvccStore {
   /** Meta records for the next flush batch. */
   private readonly dirtyMeta = new Map<Uint8Array, Uint8Array>();
   private flushTail: Promise<void> = Promise.resolve();
+  /** Bytes of the revision keys and values the backend holds: the store's size in use. */
+  private dataBytes = 0;
   private compactionTail: Promise<void> = Promise.resolve();
   private openWrite: StoreWriteTxn | undefined;
   private cachedRead: StoreReadTxn | undefined;
@@ -172,6 +174,7 @@ class Store implements MvccStore {
         const key = writeRevisionKey(keys.subarray(at, at + REVISION_KEY_BYTES), main, sub);
         at += REVISION_KEY_BYTES;
         writes.push({ type: 'put', key, value: values[sub] });
+        this.dataBytes += REVISION_KEY_BYTES + values[sub].length;
       }
     }
     writes.push({ type: 'put', key: META_CONSISTENT_INDEX, value: encodeUint64(this.consistentIndexValue) });
@@ -238,9 +241,10 @@ class Store implements MvccStore {
 
   async dbSize(): Promise<{ sizeBytes: number; sizeInUseBytes: number }> {
     this.assertOpen();
-    const inUse = await this.backend.approximateSize(new Uint8Array([0]), new Uint8Array([0xff]));
+    // LevelDB's own estimate ignores what is still in its memtable, so the store counts the bytes of
+    // the revisions it holds; the files on disk may hold more (obsolete versions not yet merged).
     const total = await this.backend.totalSize();
-    return { sizeBytes: total, sizeInUseBytes: Math.min(inUse, total) };
+    return { sizeBytes: Math.max(total, this.dataBytes), sizeInUseBytes: this.dataBytes };
   }
 
   async close(): Promise<void> {
@@ -373,9 +377,12 @@ class Store implements MvccStore {
     await this.flush();
     const deletes: BackendWrite[] = [];
     const end = revisionKey(revision + 1, 0);
-    for await (const chunk of this.backend.scan({ gte: DATA_START, lt: end, values: false, chunkSize: this.compactionBatchLimit })) {
-      for (const [key] of chunk) {
-        if (!keep.has(revisionKeyMain(key), revisionKeySub(key))) deletes.push({ type: 'del', key });
+    for await (const chunk of this.backend.scan({ gte: DATA_START, lt: end, values: true, chunkSize: this.compactionBatchLimit })) {
+      for (const [key, value] of chunk) {
+        if (!keep.has(revisionKeyMain(key), revisionKeySub(key))) {
+          deletes.push({ type: 'del', key });
+          this.dataBytes -= key.length + value!.length;
+        }
       }
       if (deletes.length > 0) {
         await this.backend.write(deletes.splice(0));
@@ -407,6 +414,7 @@ class Store implements MvccStore {
         assert(main > lastMain || (main === lastMain && sub > lastSub), 'backend revisions out of order');
         lastMain = main;
         lastSub = sub;
+        this.dataBytes += key.length + value!.length;
         readStoredHeader(value!, header);
         if (header.tombstone) {
           // An interrupted compaction may have deleted a tombstone's generation but not the tombstone.

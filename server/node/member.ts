@@ -147,10 +147,10 @@ export class Member {
   /** Opens (or bootstraps) the member's WAL and Raft state over an already opened store. */
   static async open(opts: MemberOptions): Promise<Member> {
     const walDir = opts.walDir;
-    const storage = new MemoryStorage();
     const voters = opts.members.filter((m) => !m.isLearner).map((m) => m.id);
     const learners = opts.members.filter((m) => m.isLearner).map((m) => m.id);
     const confState: ConfState = { voters, learners };
+    const storage = new MemoryStorage({ confState });
     let wal: Wal;
     let applied = opts.store.consistentIndex;
     let snapshotIndex = 0;
@@ -162,7 +162,7 @@ export class Member {
       }
       const snap = opened.snapshot ?? { index: 0, term: 0 };
       snapshotIndex = snap.index;
-      storage.applySnapshot({ metadata: { index: snap.index, term: snap.term, confState }, data: new Uint8Array(0) });
+      if (snap.index > 0) storage.applySnapshot({ metadata: { index: snap.index, term: snap.term, confState }, data: new Uint8Array(0) });
       const entries = opened.entries.filter((e) => e.index > snap.index);
       storage.append(entries);
       const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : snap.index;
@@ -181,7 +181,6 @@ export class Member {
         members: opts.members.map((m) => ({ id: m.id.toString(16), name: m.name, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: m.isLearner })),
       };
       wal = await Wal.create(walDir, { metadata: Buffer.from(JSON.stringify(metadata)) });
-      storage.applySnapshot({ metadata: { index: 0, term: 0, confState }, data: new Uint8Array(0) });
       applied = 0;
       opts.log.info({ walDir }, 'created write-ahead log');
     }
@@ -340,8 +339,8 @@ export class Member {
   private async processReadies(): Promise<void> {
     while (!this.closed && this.node.hasReady()) {
       const rd = this.node.ready();
-      if (rd.softState !== undefined) this.onSoftState(rd.softState.lead, rd.softState.state);
       if (rd.hardState !== undefined) this.termNow = rd.hardState.term;
+      if (rd.softState !== undefined) this.onSoftState(rd.softState.lead, rd.softState.state);
       if (rd.entries.length > 0 || rd.hardState !== undefined) {
         await this.wal.save(rd.hardState, rd.entries);
         if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
