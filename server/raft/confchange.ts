@@ -42,3 +42,7 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
   const context = data.slice(HEADER_BYTES);
   return { type: type as ConfChangeType, nodeId, context };
 }
+
+/** Short names, for `import * as confChange from './confchange'`. */
+export const encode = encodeConfChange;
+export const decode = decodeConfChange;

@@ -15,6 +15,6 @@ export {
 } from './errors';
 export { RaftAssertionError } from './assert';
 export { encodeConfChange, decodeConfChange, ConfChangeDecodeError } from './confchange';
-export { seededRandom } from './random';
+export { seededRandom, seeded } from './random';
 export type { Random } from './random';
 export { ProgressState } from './tracker/progress';

@@ -22,3 +22,6 @@ export function seededRandom(seed: number): Random {
 export function randomInt(random: Random, n: number): number {
   return Math.floor(random() * n);
 }
+
+/** Alias of seededRandom (the name STYLE.md's example uses). */
+export const seeded = seededRandom;
