@@ -76,7 +76,6 @@ export async function createClientListener(opts: ClientListenerOptions): Promise
   const h2 = http2.createServer({
     settings: { ...DEFAULT_SETTINGS, ...opts.http2Settings },
     maxSessionMemory: SESSION_MEMORY_MB,
-    peerMaxConcurrentStreams: 1000,
   });
   // The compatibility API only for non-gRPC streams: a server that never listens, fed by hand.
   const compat = http2.createServer(opts.http1 as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);

@@ -33,6 +33,9 @@ const FLAG_PRIORITY = 0x20;
 /** An empty SETTINGS frame: the server's connection preface with every setting at its default. */
 export const EMPTY_SETTINGS_FRAME = Buffer.from([0, 0, 0, TYPE_SETTINGS, 0, 0, 0, 0, 0]);
 
+/** Bytes read while sniffing before giving up and handing the connection to nghttp2 as it is. */
+const SNIFF_BYTES_MAX = 256 * 1024;
+
 const PATCH = { names: new Set([':authority', 'host']), replace: new Map([[0x2f /* / */, 0x2d /* - */]]) };
 
 /** The header block fragment of a HEADERS or CONTINUATION frame payload. */
@@ -81,6 +84,7 @@ export class ConnectionSniffer {
     } catch {
       return this.result('native'); // malformed: let nghttp2 answer it
     }
+    if (this.buf.length > SNIFF_BYTES_MAX) return this.result('native'); // not a client we can help
     if (this.ackRange === null || this.authority === undefined) return { kind: 'undecided' };
     return this.result(this.authority !== null && this.authority.includes('/') ? 'patch' : 'native');
   }

@@ -53,6 +53,8 @@ async function serve(kind: Kind): Promise<void> {
     } else if (m === 'stop') {
       const d = process.cpuUsage(start);
       process.send!({ cpuUs: d.user + d.system, calls: calls - startCalls } satisfies ToParent);
+    } else if (m === 'exit') {
+      process.exit(0); // a normal exit, so that --cpu-prof writes its profile
     }
   });
   process.send!({ port } satisfies ToParent);
@@ -104,14 +106,18 @@ async function load(port: number, concurrency: number, connections: number): Pro
   process.send!({ done: 0, errors: 0 } satisfies ToParent);
 }
 
-function child(args: string[]): ChildProcess {
-  return fork(__filename, args, { execArgv: ['-r', path.join(__dirname, 'bench-register.js')], stdio: 'inherit' });
+function child(args: string[], extraExecArgv: string[] = []): ChildProcess {
+  return fork(__filename, args, { execArgv: ['-r', path.join(__dirname, 'bench-register.js'), ...extraExecArgv], stdio: 'inherit' });
 }
 const next = (c: ChildProcess): Promise<ToParent> => new Promise((resolve) => c.once('message', (m) => resolve(m as ToParent)));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function run(kind: Kind, seconds: number, concurrency: number, connections: number, clients: number): Promise<void> {
-  const server = child(['serve', kind]);
+  // BENCH_CPU_PROF=dir writes a V8 CPU profile of each server process there.
+  // BENCH_SERVER_FLAGS adds node flags to the server processes (e.g. --max-semi-space-size=32).
+  const prof = process.env['BENCH_CPU_PROF'];
+  const flags = (process.env['BENCH_SERVER_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  const server = child(['serve', kind], [...flags, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, `--cpu-prof-name=${kind}.cpuprofile`] : [])]);
   const { port } = (await next(server)) as { port: number };
   const loaders = Array.from({ length: clients }, () => child(['load', String(port), String(Math.ceil(concurrency / clients)), String(Math.ceil(connections / clients))]));
   await Promise.all(loaders.map(next));
@@ -131,7 +137,9 @@ async function run(kind: Kind, seconds: number, concurrency: number, connections
       return done as Promise<{ done: number; errors: number }>;
     }),
   );
-  server.kill();
+  const exited = new Promise((r) => server.once('exit', r));
+  server.send('exit');
+  await exited;
   const errors = results.reduce((a, r) => a + r.errors, 0);
   const completed = results.reduce((a, r) => a + r.done, 0);
   console.log(

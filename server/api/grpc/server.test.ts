@@ -22,6 +22,8 @@ const EchoClient = grpc.makeGenericClientConstructor(
     Count: method('Count', false, true),
     Flood: method('Flood', false, true),
     Sum: method('Sum', true, false),
+    Big: method('Big', false, true),
+    BigUnary: method('BigUnary', false, false),
     Bidi: method('Bidi', true, true),
   },
   'Echo',
@@ -53,6 +55,8 @@ class Signal<T> {
 }
 
 const RECEIVE_MAX = 64 * 1024;
+/** Response sizes around and above the size where a message is written as prefix + payload, uncopied. */
+const BIG_SIZES = [64 * 1024, 64 * 1024 + 1, 300_000, 1];
 let listener: ClientListener;
 let client: Client;
 let other: InstanceType<typeof OtherClient> & Record<string, any>;
@@ -99,6 +103,11 @@ beforeAll(async () => {
     pump();
     flood.push(state);
   });
+  server.addMethod('/test.Echo/Big', 'server-stream', (call) => {
+    for (const n of BIG_SIZES) call.sendMessage(Buffer.alloc(n, n & 0xff));
+    call.end();
+  });
+  server.addMethod('/test.Echo/BigUnary', 'unary', (call) => call.sendResponse(Buffer.alloc(BIG_SIZES[2]!, 9)));
   server.addMethod('/test.Echo/Sum', 'client-stream', (call) => {
     let bytes = 0;
     let messages = 0;
@@ -313,6 +322,43 @@ test('a server stream delivers all its messages in order', async () => {
     s.on('end', resolve);
   });
   expect(got).toEqual(Array.from({ length: n }, (_, i) => String(i)));
+});
+
+test('large response messages (written without a copy) arrive intact', async () => {
+  const got: Buffer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const s = client['Big'](Buffer.alloc(0));
+    s.on('data', (m: Buffer) => got.push(m));
+    s.on('error', reject);
+    s.on('end', resolve);
+  });
+  expect(got.map((m) => m.length)).toEqual(BIG_SIZES);
+  got.forEach((m, i) => expect(m.equals(Buffer.alloc(BIG_SIZES[i]!, BIG_SIZES[i]! & 0xff))).toBe(true));
+  const one = await unary('BigUnary', Buffer.alloc(0));
+  expect(one.equals(Buffer.alloc(BIG_SIZES[2]!, 9))).toBe(true);
+});
+
+test('close() sends GOAWAY, cancels calls still open after the grace period, and stops accepting', async () => {
+  const server = new GrpcServer({ maxReceiveMessageBytes: 100, maxSendMessageBytes: 100 });
+  const started = new Signal<ServerCall>();
+  const cancelledHere = new Signal<ServerCall>();
+  server.addMethod('/test.Echo/Hang', 'unary', (call) => {
+    call.onCancel(() => cancelledHere.push(call));
+    started.push(call);
+  });
+  const l = await createClientListener({ host: '127.0.0.1', port: 0, grpc: server, http1: () => undefined, closeGraceMs: 300 });
+  const c = new EchoClient(`127.0.0.1:${l.port}`, grpc.credentials.createInsecure()) as Client;
+  const failed = new Promise<grpc.ServiceError>((resolve) => c['Hang'](Buffer.from('x'), (e: grpc.ServiceError) => resolve(e)));
+  const call = await started.next();
+  const t0 = Date.now();
+  await l.close();
+  expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+  expect(await cancelledHere.next()).toBe(call);
+  expect((await failed).code).toBe(Status.UNAVAILABLE);
+  c.close();
+  await expect(
+    new Promise((resolve, reject) => http.get(`http://127.0.0.1:${l.port}/`, resolve).on('error', reject)),
+  ).rejects.toThrow(/ECONNREFUSED/);
 });
 
 test('a client stream is summed after half-close', async () => {
