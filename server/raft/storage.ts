@@ -95,7 +95,9 @@ export class MemoryStorage implements Storage {
   }
 
   /**
-   * Discards entries up to and including `compactIndex` (which must be ≤ last index).
+   * Discards entries up to and including `compactIndex` (which must be ≤ last index). Compact
+   * only up to the snapshot index (or a bit below it, to keep entries for slow followers): a
+   * follower that needs a compacted entry is sent the snapshot, which must cover it.
    * @throws CompactedError when `compactIndex` is already compacted
    */
   compact(compactIndex: number): void {
