@@ -183,14 +183,14 @@ export function checkRecordAt(buf: Buffer, offset: number): RecordView | string 
   return { kind, saveEnd: (kindByte & SAVE_END_FLAG) !== 0, payloadStart: offset + RECORD_HEADER_BYTES + 1, end };
 }
 
-/** Decodes an entry payload; the data is copied so the file buffer can be released. */
+/** Decodes an entry payload. Its `data` is a view into `buf`: copy it before `buf` is reused or dropped. */
 export function decodeEntry(buf: Buffer, record: RecordView): Entry | string {
   const p = record.payloadStart;
   const term = readU64(buf, p);
   const index = readU64(buf, p + 8);
   if (term < 0 || index < 0) return 'entry term or index is not a safe integer';
   const type = buf[p + 16] as EntryType;
-  const data = new Uint8Array(buf.subarray(p + ENTRY_FIXED_BYTES, record.end));
+  const data = new Uint8Array(buf.buffer, buf.byteOffset + p + ENTRY_FIXED_BYTES, record.end - p - ENTRY_FIXED_BYTES);
   return { term, index, type, data };
 }
 

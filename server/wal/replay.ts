@@ -32,15 +32,30 @@ export class LogReplay {
   /** False until the first entry is kept: the log may begin anywhere once old segments are released. */
   private entryKept = false;
   private segmentRecords = 0;
+  /** Entries decoded from the current segment, whose data still points into the file's buffer. */
+  private segmentEntries: Array<{ data: Uint8Array }> = [];
   private file = '';
 
   beginSegment(file: string): void {
     this.file = file;
     this.segmentRecords = 0;
+    this.segmentEntries = [];
   }
 
+  /** Ends a segment: moves its entries' data out of the file buffer into one compact allocation. */
   endSegment(): void {
     if (this.segmentRecords === 0) this.corrupt(0, 'segment holds no records (every segment starts with metadata)');
+    let bytes = 0;
+    for (const e of this.segmentEntries) bytes += e.data.length;
+    const store = new ArrayBuffer(bytes);
+    let offset = 0;
+    for (const e of this.segmentEntries) {
+      const copy = new Uint8Array(store, offset, e.data.length);
+      copy.set(e.data);
+      e.data = copy;
+      offset += copy.length;
+    }
+    this.segmentEntries = [];
   }
 
   apply(buf: Buffer, record: RecordView, offset: number): void {
@@ -51,8 +66,11 @@ export class LogReplay {
     switch (record.kind) {
       case RecordKind.Metadata:
         return this.applyMetadata(decodeMetadata(buf, record), offset);
-      case RecordKind.Entry:
-        return this.applyEntry(this.decoded(decodeEntry(buf, record), offset), offset);
+      case RecordKind.Entry: {
+        const entry = this.decoded(decodeEntry(buf, record), offset);
+        this.segmentEntries.push(entry as { data: Uint8Array }); // our own object: data is replaced by endSegment
+        return this.applyEntry(entry, offset);
+      }
       case RecordKind.HardState:
         return this.applyHardState(this.decoded(decodeHardState(buf, record), offset), offset);
       case RecordKind.Snapshot:

@@ -1,7 +1,8 @@
 /**
  * Segment file names: `<seq:016x>-<firstIndex:016x>.wal`. `seq` counts segments from 0 without
  * gaps; `firstIndex` is one past the last log index at the moment the segment was started, so
- * every live entry of earlier segments has an index below it (what releaseTo relies on).
+ * every live entry of earlier segments has an index below it (what releaseTo relies on). It need
+ * not increase from one segment to the next: an overwrite can shorten the log before a cut.
  */
 
 const SEGMENT_NAME = /^([0-9a-f]{16})-([0-9a-f]{16})\.wal$/;

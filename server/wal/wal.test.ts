@@ -190,6 +190,22 @@ describe('Wal suffix overwrite', () => {
     expect(result.entries).toEqual([...entries(1, 19, 1, 1000), ...entries(20, 25, 2, 1000)]);
   });
 
+  test('an overwrite that shortens the log before a rollover (segment names need not increase)', async () => {
+    const wal = await Wal.create(dir, { metadata, segmentBytes: SEGMENT_BYTES });
+    await wal.save(undefined, entries(1, 70, 1, 1000)); // rolls over: the second segment starts above 60
+    await wal.save(hs(2, 5), entries(10, 10, 2, 1000)); // the log is now 1..10
+    await wal.save(undefined, entries(11, 11, 2, SEGMENT_BYTES)); // does not fit: a segment named 11
+    await wal.save(undefined, entries(12, 100, 2, 1000));
+    const names = segmentFiles(dir).map((f) => parseInt(path.basename(f).slice(17, 33), 16));
+    expect(names.some((n, i) => i > 0 && n < names[i - 1])).toBe(true);
+    await wal.saveSnapshot({ index: 60, term: 2 });
+    await wal.releaseTo(61);
+    await wal.close();
+    const result = await readBack();
+    expect(result.entries).toEqual(entries(61, 100, 2, 1000));
+    expect(segmentFiles(dir).length).toBeLessThan(names.length);
+  });
+
   test('a gap, a start before the snapshot or a term going back is refused and writes nothing', async () => {
     const wal = await Wal.create(dir, { metadata, segmentBytes: SEGMENT_BYTES });
     await wal.save(hs(2, 2), entries(1, 5, 2));

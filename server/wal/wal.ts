@@ -314,8 +314,10 @@ export class Wal {
 
   private async releaseToNow(index: number): Promise<void> {
     const limit = Math.min(index, (this.position.snapshot?.index ?? 0) + 1);
+    // Live entries of segments before segment n are below n's firstIndex (names need not increase:
+    // an overwrite can shorten the log before a cut), so take the last n whose firstIndex ≤ limit.
     let n = 0;
-    while (n < this.segments.length - 1 && this.segments[n + 1].firstIndex <= limit) n++;
+    for (let i = 1; i < this.segments.length; i++) if (this.segments[i].firstIndex <= limit) n = i;
     if (n === 0) return;
     await this.failOnError(async () => {
       // Oldest first: a crash part-way leaves a contiguous run of segments.
@@ -456,9 +458,6 @@ async function listSegments(dir: string): Promise<SegmentName[]> {
     const file = path.join(dir, segments[i].name);
     if (segments[i].seq !== segments[i - 1].seq + 1) {
       throw new WalCorruptError(file, 0, `segment ${segments[i - 1].seq + 1} is missing before this one (the WAL has a hole)`);
-    }
-    if (segments[i].firstIndex < segments[i - 1].firstIndex) {
-      throw new WalCorruptError(file, 0, `first index ${segments[i].firstIndex} is below the previous segment's ${segments[i - 1].firstIndex}`);
     }
   }
   return segments;
