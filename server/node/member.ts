@@ -9,7 +9,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MemoryStorage, RawNode } from '../raft';
+import { MemoryStorage, RawNode, decodeConfChange } from '../raft';
 import { EntryType, MemberId, Ready, StateType, type ConfState, type Entry, type HardState } from '../raft/types';
 import { Wal } from '../wal';
 import type { MvccStore } from '../mvcc/types';
@@ -121,6 +121,8 @@ export class Member {
   private readonly appliedWait = new AppliedWait();
   private readonly leaderWaiters: (() => void)[] = [];
   private readCtxCounter = 0;
+  /** The latest hard state not yet written to the WAL (only its commit index changed). */
+  private hardStateUnsaved: HardState | undefined;
   /** Invoked when the leader changes (metrics, health). */
   onLeaderChange: ((leader: MemberId, term: number) => void) | undefined;
 
@@ -341,14 +343,26 @@ export class Member {
       const rd = this.node.ready();
       if (rd.hardState !== undefined) this.termNow = rd.hardState.term;
       if (rd.softState !== undefined) this.onSoftState(rd.softState.lead, rd.softState.state);
-      if (rd.entries.length > 0 || rd.hardState !== undefined) {
-        await this.wal.save(rd.hardState, rd.entries);
-        if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
-        if (rd.entries.length > 0) this.storage.append([...rd.entries]);
+      // Committed entries below this Ready's first new entry were made durable by an earlier save:
+      // apply them now, so that their answers go out while this Ready's fsync runs.
+      const committed = rd.committedEntries;
+      const firstNewIndex = rd.entries.length > 0 ? rd.entries[0]!.index : Infinity;
+      let durable = committed.length;
+      while (durable > 0 && committed[durable - 1]!.index >= firstNewIndex) durable--;
+      if (durable > 0) this.applyEntries(durable === committed.length ? committed : committed.slice(0, durable));
+      if (rd.hardState !== undefined) this.hardStateUnsaved = rd.hardState;
+      if (rd.mustSync) {
+        // New entries, or a new term or vote: durable before anything depends on them. A change of
+        // the commit index alone is not worth an fsync; it is written with the next one (restart
+        // recovers it from the store's consistent index).
+        await this.wal.save(this.hardStateUnsaved, rd.entries);
+        this.hardStateUnsaved = undefined;
       }
+      if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
+      if (rd.entries.length > 0) this.storage.append(rd.entries);
       // Messages to peers go out once the entries they acknowledge are durable.
       this.send(rd);
-      if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries);
+      if (durable < committed.length) this.applyEntries(committed.slice(durable));
       for (const rs of rd.readStates) this.onReadState(rs.index, rs.requestCtx);
       this.node.advance(rd);
       this.startReadRound();
@@ -388,8 +402,9 @@ export class Member {
       }
       assert(e.index === this.appliedIndex + 1 || this.appliedIndex === 0 || e.index > this.appliedIndex, `applying index ${e.index} after ${this.appliedIndex}`);
       if (e.type === EntryType.ConfChange) {
-        // Membership changes arrive with replication (issue: Raft replication).
-        this.log.warn({ index: e.index }, 'ignoring a membership change entry');
+        // Bootstrap writes the initial membership as ConfChange entries; runtime changes (member
+        // add/remove) arrive with replication.
+        this.confState = this.node.applyConfChange(decodeConfChange(e.data));
       } else if (e.data.length > 0) {
         this.applyOne(e);
       }
