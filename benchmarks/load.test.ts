@@ -10,7 +10,7 @@ import { runLoad, splitEvenly } from './lib/load';
 import { decodeHeaderRevision, decodeRangeSummary, encodePutRequest, encodeRangeRequest } from './lib/messages';
 import { putOnce } from './lib/probe';
 import { freePort } from './lib/server-process';
-import { makeValue } from './lib/workloads';
+import { createWorkload, makeValue } from './lib/workloads';
 
 const ETCD = '/usr/bin/etcd';
 
@@ -32,7 +32,7 @@ describe('protobuf messages', () => {
   });
 });
 
-describe('histogram', () => {
+describe('histogram and workloads', () => {
   test('percentiles are within 1% of the recorded values', () => {
     const h = new Histogram();
     for (let v = 1; v <= 100_000; v++) h.record(v);
@@ -52,6 +52,16 @@ describe('histogram', () => {
     expect(a.count).toBe(2);
     expect(a.max).toBe(1000);
     expect(a.percentile(50)).toBe(10);
+  });
+
+  test('put values differ from one request to the next (a compressing backend cannot shrink them)', () => {
+    const workload = createWorkload({ kind: 'put', keySize: 4, valueSize: 32, keySpace: 10, sequential: true });
+    const first = workload.next();
+    const second = workload.next();
+    expect(first.length).toBe(second.length);
+    expect(first.subarray(-32).equals(second.subarray(-32))).toBe(false);
+    expect(first.subarray(2, 6).toString()).toBe('0000');
+    expect(second.subarray(2, 6).toString()).toBe('0001');
   });
 
   test('splitEvenly covers the total', () => {

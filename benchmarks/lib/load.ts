@@ -88,18 +88,19 @@ async function runInThisThread(plan: LoadPlan, options: LoadRunOptions): Promise
 
 /**
  * Starts the worker script. From compiled JavaScript it is `load-worker.js`; from TypeScript (jest
- * runs the sources through swc) the thread first registers a `.ts` loader using `@swc/core`.
+ * runs the sources, transpiled on the fly) the thread first registers a `.ts` loader that uses
+ * TypeScript's own `transpileModule` (no type check; `typescript` is always installed).
  */
 function startWorker(workerData: WorkerPlan): Worker {
   if (__filename.endsWith('.js')) return new Worker(path.join(__dirname, 'load-worker.js'), { workerData });
-  const swc = require.resolve('@swc/core');
+  const typescript = require.resolve('typescript');
   const bootstrap = `
     const fs = require('node:fs');
-    const { transformSync } = require(${JSON.stringify(swc)});
+    const ts = require(${JSON.stringify(typescript)});
     require.extensions['.ts'] = (module, filename) => {
       const source = fs.readFileSync(filename, 'utf8');
-      const out = transformSync(source, { filename, jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } });
-      module._compile(out.code, filename);
+      const out = ts.transpileModule(source, { fileName: filename, compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, esModuleInterop: true } });
+      module._compile(out.outputText, filename);
     };
     require(${JSON.stringify(path.join(__dirname, 'load-worker.ts'))});`;
   return new Worker(bootstrap, { eval: true, workerData });

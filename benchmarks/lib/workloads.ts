@@ -9,7 +9,7 @@ export interface PutWorkloadSpec {
   kind: 'put';
   /** Bytes per key: the key index as zero-padded decimal digits. */
   keySize: number;
-  /** Bytes per value. */
+  /** Bytes per value: each value is different, printable and, in practice, incompressible (see `randomPrintable`). */
   valueSize: number;
   /** Keys are the indexes `[keyStart, keyStart + keySpace)`. */
   keySpace: number;
@@ -60,13 +60,34 @@ export function makeValue(size: number): Buffer {
   return value;
 }
 
+const VALUE_POOL_BYTES = 1 << 20;
+const ALPHANUMERIC = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789', 'latin1');
+
+/**
+ * Pseudo-random printable bytes (xorshift32 from a fixed seed, so runs are repeatable). Put values
+ * are slices of such a pool at random offsets: every value differs from its neighbours, so a
+ * backend that compresses blocks (LevelDB's snappy) cannot shrink them, as it would one value
+ * repeated N times. (~6 bits of entropy per byte; snappy has no entropy coding to exploit that.)
+ */
+export function randomPrintable(size: number, seed = 0x9e3779b9): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let x = seed | 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = ALPHANUMERIC[(x >>> 0) % ALPHANUMERIC.length]!;
+  }
+  return out;
+}
+
 function assertPositiveInteger(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
 }
 
 class PutWorkload implements Workload {
   readonly path = KV_PUT_PATH;
-  private readonly value: Buffer;
+  private readonly valuePool: Buffer;
   private readonly keyStart: number;
   private issued = 0;
 
@@ -79,7 +100,7 @@ class PutWorkload implements Workload {
     if (!Number.isSafeInteger(spec.valueSize) || spec.valueSize < 0) throw new RangeError(`value size must be a non-negative integer, got ${spec.valueSize}`);
     this.keyStart = spec.keyStart ?? 0;
     formatKey(this.keyStart + spec.keySpace - 1, spec.keySize); // the largest key must fit
-    this.value = makeValue(spec.valueSize);
+    this.valuePool = randomPrintable(Math.max(VALUE_POOL_BYTES, 2 * spec.valueSize), 0x9e3779b9 + part.index);
   }
 
   next(): Buffer {
@@ -89,7 +110,8 @@ class PutWorkload implements Workload {
     const offset = this.spec.sequential ? (this.issued * this.part.of + this.part.index) % keySpace : Math.floor(Math.random() * keySpace);
     this.issued++;
     const key = Buffer.from(formatKey(this.keyStart + offset, keySize), 'latin1');
-    return encodePutRequest({ key, value: this.value });
+    const valueOffset = Math.floor(Math.random() * (this.valuePool.length - this.spec.valueSize + 1));
+    return encodePutRequest({ key, value: this.valuePool.subarray(valueOffset, valueOffset + this.spec.valueSize) });
   }
 
   verify(response: Buffer): string | null {
