@@ -145,4 +145,3 @@ describe('member host loop', () => {
     await store.close();
   });
 });
-});
