@@ -133,15 +133,24 @@ async function load(port: number, concurrency: number, connections: number): Pro
 function child(args: string[], extraExecArgv: string[] = []): ChildProcess {
   return fork(__filename, args, { execArgv: ['-r', path.join(__dirname, 'bench-register.js'), ...extraExecArgv], stdio: 'inherit' });
 }
+/**
+ * A server process. BENCH_CPU_PROF=dir writes a V8 CPU profile of it there; BENCH_SERVER_FLAGS adds
+ * node flags (e.g. --max-semi-space-size=32).
+ */
+function startServer(kind: Kind): ChildProcess {
+  const prof = process.env['BENCH_CPU_PROF'];
+  const flags = (process.env['BENCH_SERVER_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  return child(['serve', kind], [...flags, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, `--cpu-prof-name=${kind}.cpuprofile`] : [])]);
+}
+
+/** BENCH_KINDS=lean (or grpc-js) runs one server kind only. */
+const KINDS: Kind[] = (process.env['BENCH_KINDS']?.split(',') as Kind[] | undefined) ?? ['lean', 'grpc-js'];
+
 const next = (c: ChildProcess): Promise<ToParent> => new Promise((resolve) => c.once('message', (m) => resolve(m as ToParent)));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function run(kind: Kind, seconds: number, concurrency: number, connections: number, clients: number): Promise<void> {
-  // BENCH_CPU_PROF=dir writes a V8 CPU profile of each server process there.
-  // BENCH_SERVER_FLAGS adds node flags to the server processes (e.g. --max-semi-space-size=32).
-  const prof = process.env['BENCH_CPU_PROF'];
-  const flags = (process.env['BENCH_SERVER_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
-  const server = child(['serve', kind], [...flags, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, `--cpu-prof-name=${kind}.cpuprofile`] : [])]);
+  const server = startServer(kind);
   const { port } = (await next(server)) as { port: number };
   const loaders = Array.from({ length: clients }, () => child(['load', String(port), String(Math.ceil(concurrency / clients)), String(Math.ceil(connections / clients))]));
   await Promise.all(loaders.map(next));
@@ -178,7 +187,7 @@ async function run(kind: Kind, seconds: number, concurrency: number, connections
  * is ignored; the server's calls/s and CPU per call are what is reported.
  */
 async function runEtcdctl(kind: Kind): Promise<void> {
-  const server = child(['serve', kind]);
+  const server = startServer(kind);
   const { port } = (await next(server)) as { port: number };
   server.send('start');
   const t0 = process.hrtime.bigint();
@@ -206,7 +215,7 @@ async function main(): Promise<void> {
   if (mode === 'load') return load(Number(rest[0]), Number(rest[1]), Number(rest[2]));
   if (mode === 'etcdctl') {
     console.log('etcdctl check perf --load=l (Go clientv3, 500 clients, puts capped at 8,000/s, 60 s) against canned responses');
-    for (const kind of ['lean', 'grpc-js'] as Kind[]) await runEtcdctl(kind);
+    for (const kind of KINDS) await runEtcdctl(kind);
     return;
   }
   const seconds = Number(mode ?? 10);
@@ -217,7 +226,7 @@ async function main(): Promise<void> {
     `unary echo, ${REQUEST_BYTES}-byte messages, ${concurrency} concurrent calls over ${connections} connections from ${clients} client process(es), ` +
       `${seconds} s after ${WARMUP_MS} ms warm-up`,
   );
-  for (const kind of ['lean', 'grpc-js'] as Kind[]) await run(kind, seconds, concurrency, connections, clients);
+  for (const kind of KINDS) await run(kind, seconds, concurrency, connections, clients);
 }
 
 void main();
