@@ -147,6 +147,7 @@ export class Wal {
    */
   static async open(dir: string, options: WalOpenOptions = {}): Promise<WalOpenResult> {
     const segmentBytes = checkSegmentBytes(options.segmentBytes);
+    if (!Wal.exists(dir)) throw new Error(`no WAL segments in ${dir}`);
     await removePreparingFiles(dir);
     const segments = await listSegments(dir);
     const replay = new LogReplay();
@@ -215,6 +216,8 @@ export class Wal {
    * fdatasync; resolves when they are. Give it all entries of one Raft Ready (group commit).
    * `entries` must be contiguous and start within [snapshot index + 1, last index + 1]; an
    * entry at or below the last index replaces the log from there on (a new leader's log).
+   * The records are encoded when the call's turn comes: do not change `entries` or their data
+   * until the returned promise settles.
    * @throws WalAssertionError when the entries break those rules (nothing is written).
    */
   save(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> {
