@@ -6,6 +6,10 @@
 export const LIMITS = {
   /** Unary calls in flight between the transport and member threads; past it: RESOURCE_EXHAUSTED "etcdserver: too many requests". */
   callsInFlightMax: 65536,
+  /** Streaming calls (watch, keep-alive) open at once; past it: RESOURCE_EXHAUSTED "etcdserver: too many requests". */
+  streamsOpenMax: 100000,
+  /** Bytes the member may send to a stream whose client stopped reading; past it the stream ends RESOURCE_EXHAUSTED. Services stop sending long before (they watch `writable`). */
+  streamUnwritableBytesMax: 16 * 1024 * 1024,
   /** Proposals waiting to be applied; past it: ErrTooManyRequests (etcd bounds the apply gap at 5000 entries). */
   proposalsPendingMax: 20000,
   /** Linearizable reads waiting for the next ReadIndex round; past it: ErrTooManyRequests. */

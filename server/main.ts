@@ -9,8 +9,8 @@ import { Worker } from 'node:worker_threads';
 import { loadConfig, type MemberConfig } from './cli/config';
 import { FlagError, usage } from './cli/flags';
 import { createLogger, type Logger } from './log';
-import { CallBridge, type ResultBatch } from './api/bridge';
-import { GrpcServer, Status } from './api/grpc/server';
+import { CallBridge, type ResultBatch, type StreamHandle } from './api/bridge';
+import { GrpcServer, Status, type ServerCall } from './api/grpc/server';
 import { createClientListener, type ClientListener } from './api/listener';
 import { createHttpHandler } from './api/http';
 import { LIMITS } from './limits';
@@ -62,7 +62,11 @@ async function start(config: MemberConfig, argv: readonly string[], log: Logger)
 
   const workerData: MemberThreadData = { argv: [...argv], env: { ...process.env } };
   const worker = new Worker(path.join(__dirname, 'node', 'member-thread.js'), { workerData });
-  const bridge = new CallBridge(worker, LIMITS.callsInFlightMax);
+  const bridge = new CallBridge(worker, {
+    inFlightMax: LIMITS.callsInFlightMax,
+    streamsMax: LIMITS.streamsOpenMax,
+    streamUnwritableBytesMax: LIMITS.streamUnwritableBytesMax,
+  });
   let hasLeader = false;
   let stopping = false;
 
@@ -107,14 +111,44 @@ async function start(config: MemberConfig, argv: readonly string[], log: Logger)
     maxSendMessageBytes: 2 ** 31 - 1,
     log: (obj) => log.error(obj, 'gRPC handler failed'),
   });
-  ready.paths.forEach((p, method) => {
-    grpc.addMethod(p, 'unary', (call, request) => {
-      const accepted = bridge.call(method, request, (status, payload, message) => {
-        if (status === Status.OK) call.sendResponse(payload!);
-        else call.end({ code: status, message: message ?? '' });
+  ready.methods.forEach((m, method) => {
+    if (m.kind === 'unary') {
+      grpc.addMethod(m.path, 'unary', (call, request) => {
+        const accepted = bridge.call(method, request, (status, payload, message) => {
+          if (status === Status.OK) call.sendResponse(payload!);
+          else call.end({ code: status, message: message ?? '' });
+        });
+        if (!accepted) call.end({ code: Status.RESOURCE_EXHAUSTED, message: 'etcdserver: too many requests' });
       });
-      if (!accepted) call.end({ code: Status.RESOURCE_EXHAUSTED, message: 'etcdserver: too many requests' });
-    });
+      return;
+    }
+    const open = (call: ServerCall): StreamHandle | undefined => {
+      const handle = bridge.openStream(method, {
+        send: (payload) => call.sendMessage(payload),
+        end: (status, message) => call.end({ code: status, message: message ?? '' }),
+      });
+      if (handle === undefined) {
+        call.end({ code: Status.RESOURCE_EXHAUSTED, message: 'etcdserver: too many requests' });
+        return undefined;
+      }
+      call.onCancel(() => handle.cancel());
+      call.onDrain(() => handle.drained());
+      return handle;
+    };
+    if (m.kind === 'server-stream') {
+      grpc.addMethod(m.path, 'server-stream', (call, request) => {
+        const handle = open(call);
+        handle?.message(request);
+        handle?.halfClose();
+      });
+    } else {
+      grpc.addMethod(m.path, m.kind, (call) => {
+        const handle = open(call);
+        if (handle === undefined) return;
+        call.onMessage((msg) => handle.message(msg));
+        call.onHalfClose(() => handle.halfClose());
+      });
+    }
   });
 
   const http1 = createHttpHandler({ hasLeader: () => hasLeader });

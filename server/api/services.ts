@@ -13,7 +13,7 @@ import { KvApplier } from '../apply/kv';
 import { encodeRangeResponse } from '../apply/range-codec';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from '../apply/validate';
 import { EtcdError, toGrpcStatus } from '../errors';
-import { STATUS_OK, type CallHandler, type Reply } from './bridge';
+import { STATUS_OK, type MethodHandler, type Reply, type StreamHandler } from './bridge';
 import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION } from '../version';
 
 /** InternalRequest field numbers (proto/cairn.proto) of the requests carried in entries. */
@@ -28,15 +28,28 @@ export interface ServiceOptions {
   readonly log: Logger;
 }
 
+/** A method the member serves: its gRPC path, kind and handler. */
+export interface ServedMethod {
+  readonly path: string;
+  readonly kind: 'unary' | 'server-stream' | 'client-stream' | 'bidi';
+  readonly handler: MethodHandler;
+}
+
 export interface ServiceTable {
-  readonly paths: readonly string[];
-  readonly handlers: readonly CallHandler[];
+  readonly methods: readonly ServedMethod[];
+}
+
+/** Streaming methods served by other modules (watch, lease keep-alive, election observe). */
+export interface StreamingMethod {
+  readonly path: string;
+  readonly kind: 'server-stream' | 'client-stream' | 'bidi';
+  readonly handler: StreamHandler;
 }
 
 type Handler = (request: Uint8Array, reply: Reply) => void;
 
-/** Builds the handler of every unary method this member serves. */
-export function buildServices(opts: ServiceOptions): ServiceTable {
+/** Builds the handler of every method this member serves. */
+export function buildServices(opts: ServiceOptions, streaming: readonly StreamingMethod[] = []): ServiceTable {
   const s = new Services(opts);
   const table: [string, Handler][] = [
     ['/etcdserverpb.KV/Range', s.range],
@@ -50,7 +63,9 @@ export function buildServices(opts: ServiceOptions): ServiceTable {
     ['/etcdserverpb.Maintenance/Alarm', s.alarm],
     ['/etcdserverpb.Cluster/MemberList', s.memberList],
   ];
-  return { paths: table.map(([p]) => p), handlers: table.map(([, h]) => h) };
+  const methods: ServedMethod[] = table.map(([path, h]) => ({ path, kind: 'unary', handler: { unary: h } }));
+  for (const m of streaming) methods.push({ path: m.path, kind: m.kind, handler: { stream: m.handler } });
+  return { methods };
 }
 
 /** A request whose bytes are not a valid protobuf message of the method's request type. */

@@ -25,7 +25,7 @@ export interface MemberThreadData {
 }
 
 export type FromMember =
-  | { kind: 'ready'; paths: string[]; memberId: string; clusterId: string }
+  | { kind: 'ready'; methods: { path: string; kind: 'unary' | 'server-stream' | 'client-stream' | 'bidi' }[]; memberId: string; clusterId: string }
   | { kind: 'leader'; leader: string; term: number }
   | { kind: 'stopped' }
   | { kind: 'fatal'; message: string };
@@ -92,7 +92,11 @@ async function run(data: MemberThreadData): Promise<void> {
   });
   member.onLeaderChange = (leader, term) => port.postMessage({ kind: 'leader', leader: leader.toString(16), term } satisfies FromMember);
   const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log });
-  const server = new CallServer(port, services.handlers, (err) => errorStatus(err, log));
+  const server = new CallServer(
+    port,
+    services.methods.map((m) => m.handler),
+    (err) => errorStatus(err, log),
+  );
   port.on('message', (msg: CallBatch | { kind: 'stop' }) => {
     if (msg.kind === 'calls') {
       server.onCalls(msg);
@@ -107,7 +111,7 @@ async function run(data: MemberThreadData): Promise<void> {
     }
   });
   if (!(await member.waitForLeader(config.electionTimeoutMs * 10))) log.warn('no leader elected yet; serving anyway');
-  port.postMessage({ kind: 'ready', paths: [...services.paths], memberId: identity.memberId.toString(16), clusterId: identity.clusterId.toString(16) } satisfies FromMember);
+  port.postMessage({ kind: 'ready', methods: services.methods.map((m) => ({ path: m.path, kind: m.kind })), memberId: identity.memberId.toString(16), clusterId: identity.clusterId.toString(16) } satisfies FromMember);
 }
 
 if (parentPort !== null && workerData !== null && workerData !== undefined) {
