@@ -157,7 +157,7 @@ function methodNotes(report: ComparisonReport, targets: Target[], options: Compa
     const generatorCores = Math.max(...samples.map((x) => (x.generatorCpuMicrosPerOp * (x.okCount + x.errorCount)) / (x.elapsedMs * 1000)));
     const generatorCpu = samples.map((x) => x.generatorCpuMicrosPerOp);
     notes.push(
-      `Each figure is the median of ${options.rounds} run(s) per target${targets.length > 1 ? `, alternating between targets (${[...targets, ...targets].map((t) => t.name).join(', ')}, ...)` : ''}; peak RSS is the largest over the runs, errors the sum.`,
+      `Each figure is the median of ${options.rounds} run(s) per target${targets.length > 1 ? `, alternating between targets (${[...targets, ...targets].map((t) => t.name).join(', ')}, ...)` : ''}; peak RSS is the largest over the runs, errors the sum.${targets.length > 1 ? ` Ratios pair the runs of each round: the median of the per-round ratios, and their range.` : ''}`,
       options.total !== undefined ? `Each run: ${options.total} requests.` : `Each run: ${options.warmup} s warm-up, then ${options.duration} s measured.`,
       'Server CPU: utime + stime of the server process (all threads) from /proc/<pid>/stat over the measured window, per completed call. Peak RSS: VmHWM, reset before each run. Other load: busy CPU of everything but the server and the generator during the run (other users of this shared machine).',
       `The load generator (${options.workers === 0 ? 'main thread' : `${options.workers} worker thread(s)`}) spent ${Math.min(...generatorCpu).toFixed(0)}–${Math.max(...generatorCpu).toFixed(0)} µs of CPU per call and used at most ${generatorCores.toFixed(2)} cores in any run.`,

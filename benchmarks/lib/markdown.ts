@@ -1,5 +1,5 @@
 /** Renders a comparison report as Markdown: a header on machine and method, then one table per kind of scenario. */
-import { ComparisonReport, LoadScenarioResult, median, MemoryScenarioResult, summarise } from './results';
+import { ComparisonReport, LoadScenarioResult, median, MemoryScenarioResult, RunSample, summarise } from './results';
 
 const MIB = 1024 * 1024;
 
@@ -28,6 +28,21 @@ function ratio(a: number | null, b: number | null): string {
   return `${(a / b).toFixed(2)}×`;
 }
 
+/**
+ * The ratio of throughputs, paired by round (each round runs the targets back to back, so they
+ * share the machine's conditions): the median of the per-round ratios, with their range.
+ */
+function pairedRatio(samples: RunSample[], baseSamples: RunSample[]): string {
+  const ratios: number[] = [];
+  for (const sample of samples) {
+    const base = baseSamples.find((b) => b.round === sample.round);
+    if (base !== undefined && base.opsPerSec > 0) ratios.push(sample.opsPerSec / base.opsPerSec);
+  }
+  if (ratios.length === 0) return '–';
+  const mid = `${median(ratios).toFixed(2)}×`;
+  return ratios.length === 1 ? mid : `${mid} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+}
+
 function row(cells: string[]): string {
   return `| ${cells.join(' | ')} |`;
 }
@@ -52,11 +67,10 @@ function loadTable(scenarios: LoadScenarioResult[]): string[] {
   ];
   const rows = scenarios.map((s) => {
     const sums = s.targets.map((t) => summarise(t.samples));
-    const b = sums[0]!;
     return [
       s.title,
       ...sums.map((x) => integer(x.opsPerSec)),
-      ...sums.slice(1).map((x) => ratio(x.opsPerSec, b.opsPerSec)),
+      ...s.targets.slice(1).map((t) => pairedRatio(t.samples, s.targets[0]!.samples)),
       ...sums.map((x) => `${ms(x.p50Ms)} / ${ms(x.p99Ms)}`),
       ...sums.map((x) => (x.serverCpuMicrosPerOp === null ? '–' : integer(x.serverCpuMicrosPerOp))),
       ...sums.map((x) => mib(x.peakRssBytes)),
