@@ -20,6 +20,11 @@ export const LIMITS = {
   raftMessageBytesMax: 1024 * 1024,
   /** Append messages in flight to one peer; past it the leader waits for acknowledgements. */
   raftInflightMessagesMax: 512,
+  /** WAL saves up to this size fsync synchronously on the member thread (lower latency for light load); larger ones asynchronously (the thread keeps working during the fsync). */
+  walBlockingSaveBytesMax: 16 * 1024,
+  /** Applied entries after which the store writes its backend batch at once; fewer wait up to storeFlushDelayMs (they are served from memory meanwhile). */
+  storeFlushEntriesMax: 256,
+  storeFlushDelayMs: 10,
   /** Entries kept in the log after a snapshot so that slow followers can catch up without one (etcd: 5000). */
   snapshotCatchUpEntries: 5000,
 } as const;

@@ -18,6 +18,7 @@ import { CallServer, type CallBatch } from '../api/bridge';
 import { Member, type MemberInfo, type OpenedWal, type WalMetadata } from './member';
 import { computeClusterId, computeMemberId } from './ids';
 import { Wal } from '../wal';
+import { LIMITS } from '../limits';
 
 export interface MemberThreadData {
   readonly argv: readonly string[];
@@ -74,6 +75,9 @@ async function run(data: MemberThreadData): Promise<void> {
     port.postMessage({ kind: 'fatal', message: err instanceof Error ? err.message : String(err) } satisfies FromMember);
     setTimeout(() => process.exit(1), 100);
   };
+  // The call server needs the services, which need the member: the member reaches the server's
+  // answer batch through this reference once both exist.
+  let callServer: CallServer | undefined;
   const member = await Member.open({
     walDir,
     existingWal,
@@ -88,15 +92,17 @@ async function run(data: MemberThreadData): Promise<void> {
     applyEntry: (entryData) => applyInternalRequest(applier, entryData),
     log,
     random: Math.random,
+    flushAnswers: () => callServer?.flushAnswers(),
+    walBlockingSaveBytesMax: LIMITS.walBlockingSaveBytesMax,
     onFatal: fatal,
   });
   member.onLeaderChange = (leader, term) => port.postMessage({ kind: 'leader', leader: leader.toString(16), term } satisfies FromMember);
   const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log });
-  const server = new CallServer(
+  const server = (callServer = new CallServer(
     port,
     services.methods.map((m) => m.handler),
     (err) => errorStatus(err, log),
-  );
+  ));
   port.on('message', (msg: CallBatch | { kind: 'stop' }) => {
     if (msg.kind === 'calls') {
       server.onCalls(msg);

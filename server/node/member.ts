@@ -71,6 +71,13 @@ export interface MemberOptions {
   readonly applyEntry: EntryApplier;
   readonly log: Logger;
   readonly random: () => number;
+  /**
+   * Posts answers gathered so far. Called before each WAL save, which may block the thread for a
+   * small save's fsync: answers already due must not wait for it.
+   */
+  readonly flushAnswers?: () => void;
+  /** Saves up to this many bytes fsync synchronously (see Wal.blockingSaveBytesMax). */
+  readonly walBlockingSaveBytesMax?: number;
   /** Called when a fatal storage error makes it unsafe to go on (the process must exit). */
   readonly onFatal: (err: unknown) => void;
 }
@@ -121,6 +128,9 @@ export class Member {
   private readonly appliedWait = new AppliedWait();
   private readonly leaderWaiters: (() => void)[] = [];
   private readCtxCounter = 0;
+  /** Entries applied to the store since its last flush to the backend. */
+  private appliedSinceFlush = 0;
+  private storeFlushTimer: NodeJS.Timeout | undefined;
   /** The latest hard state not yet written to the WAL (only its commit index changed). */
   private hardStateUnsaved: HardState | undefined;
   /** Invoked when the leader changes (metrics, health). */
@@ -199,6 +209,7 @@ export class Member {
       maxInflightMsgs: LIMITS.raftInflightMessagesMax,
       applied,
     });
+    wal.blockingSaveBytesMax = opts.walBlockingSaveBytesMax ?? 0;
     const member = new Member(opts, node, storage, wal, applied, snapshotIndex, confState);
     if (voters.length === 1 && voters[0] === opts.memberId) {
       // A single voter needs nobody's vote: campaign at once rather than after an election timeout.
@@ -355,6 +366,7 @@ export class Member {
         // New entries, or a new term or vote: durable before anything depends on them. A change of
         // the commit index alone is not worth an fsync; it is written with the next one (restart
         // recovers it from the store's consistent index).
+        this.opts.flushAnswers?.();
         await this.wal.save(this.hardStateUnsaved, rd.entries);
         this.hardStateUnsaved = undefined;
       }
@@ -364,6 +376,7 @@ export class Member {
       this.send(rd);
       if (durable < committed.length) this.applyEntries(committed.slice(durable));
       for (const rs of rd.readStates) this.onReadState(rs.index, rs.requestCtx);
+      if (committed.length > 0 || rd.readStates.length > 0) this.opts.flushAnswers?.();
       this.node.advance(rd);
       this.startReadRound();
       await this.maybeSnapshot();
@@ -411,7 +424,8 @@ export class Member {
       this.store.setConsistentIndex(e.index);
       this.appliedIndex = e.index;
     }
-    this.store.flush().catch((err) => this.opts.onFatal(err));
+    this.appliedSinceFlush += entries.length;
+    this.scheduleStoreFlush();
     this.appliedWait.trigger(this.appliedIndex);
   }
 
@@ -431,6 +445,26 @@ export class Member {
     if (failed) w.reject(result);
     else w.resolve(result);
   }
+
+  /**
+   * Writes applied changes to the backend, coalesced: at once when many wait, else shortly after.
+   * The WAL is the durability point and reads are served from memory until the batch lands, so a
+   * later flush only bounds how much is kept in memory and replayed after a crash.
+   */
+  private scheduleStoreFlush(): void {
+    if (this.appliedSinceFlush >= LIMITS.storeFlushEntriesMax) {
+      this.flushStore();
+    } else if (this.storeFlushTimer === undefined) {
+      this.storeFlushTimer = setTimeout(this.flushStore, LIMITS.storeFlushDelayMs);
+    }
+  }
+
+  private readonly flushStore = (): void => {
+    if (this.storeFlushTimer !== undefined) clearTimeout(this.storeFlushTimer);
+    this.storeFlushTimer = undefined;
+    this.appliedSinceFlush = 0;
+    this.store.flush().catch((err) => this.opts.onFatal(err));
+  };
 
   /** Reads field 1 (uint64 id) of an encoded internal request without decoding the rest. */
   private readRequestId(data: Uint8Array): number | undefined {
@@ -470,6 +504,7 @@ export class Member {
     this.closed = true;
     clearInterval(this.tickTimer);
     clearInterval(this.sweepTimer);
+    if (this.storeFlushTimer !== undefined) clearTimeout(this.storeFlushTimer);
     while (this.running) await new Promise((r) => setTimeout(r, 5));
     for (const w of this.waiters.values()) w.reject(new EtcdError('NoLeader'));
     this.waiters.clear();

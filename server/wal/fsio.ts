@@ -28,6 +28,22 @@ export function writeAt(fd: number, buf: Uint8Array, start: number, end: number,
   });
 }
 
+/** Blocking form of {@link writeAt}, for small saves where a thread-pool round trip costs more than the write. */
+export function writeAtSync(fd: number, buf: Uint8Array, start: number, end: number, position: number): void {
+  let s = start;
+  let pos = position;
+  while (s < end) {
+    const written = fs.writeSync(fd, buf, s, end - s, pos);
+    s += written;
+    pos += written;
+  }
+}
+
+/** Blocking fdatasync (see {@link writeAtSync}). */
+export function fdatasyncSync(fd: number): void {
+  fs.fdatasyncSync(fd);
+}
+
 export function fdatasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }

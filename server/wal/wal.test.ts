@@ -119,6 +119,24 @@ describe('Wal segments', () => {
     expect(result.entries[500].data).toEqual(entry(501, result.entries[500].term, result.entries[500].data.length).data);
   });
 
+  test('small saves written with blocking I/O give the same durable log, across rollover', async () => {
+    const wal = await Wal.create(dir, { metadata, segmentBytes: SEGMENT_BYTES });
+    wal.blockingSaveBytesMax = 4096; // most saves below take the blocking path, the largest do not
+    let next = 1;
+    const written: Entry[] = [];
+    for (let s = 0; s < 200; s++) {
+      const batch = entries(next, next + (s % 5), 1, 50 + (s % 11) * 200);
+      await wal.save(hs(1, next - 1), batch);
+      written.push(...batch);
+      next += batch.length;
+    }
+    await wal.close();
+    expect(segmentFiles(dir).length).toBeGreaterThan(2);
+    const result = await readBack();
+    expect(indexes(result.entries)).toEqual(indexes(written));
+    expect(result.entries.map((e) => Buffer.from(e.data).toString('hex'))).toEqual(written.map((e) => Buffer.from(e.data).toString('hex')));
+  });
+
   test('the record that does not fit starts the next segment, which repeats metadata, snapshot and hard state', async () => {
     const wal = await Wal.create(dir, { metadata, segmentBytes: SEGMENT_BYTES });
     await wal.save(hs(3, 0, 7n), entries(1, 6, 3, 10_000));

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Entry, HardState } from '../raft/types';
 import { assert, WalCorruptError } from './errors';
-import { closeFile, ensureDir, fdatasync, fsyncDir, openFile, writeAt, writeZeros } from './fsio';
+import { closeFile, ensureDir, fdatasync, fdatasyncSync, fsyncDir, openFile, writeAt, writeAtSync, writeZeros } from './fsio';
 import { SegmentPipeline } from './pipeline';
 import { readU64, RECORD_HEADER_BYTES, RecordEncoder, RecordKind, SAVE_END_FLAG, type SnapshotMarker } from './record';
 import { LogReplay } from './replay';
@@ -89,6 +89,14 @@ export class Wal {
   private closed = false;
   private readonly encoder = new RecordEncoder();
   private readonly headerEncoder = new RecordEncoder();
+
+  /**
+   * Saves whose records take at most this many bytes write and fdatasync synchronously, blocking
+   * the calling thread (~0.1 ms on this machine's disk) instead of taking two thread-pool round
+   * trips (~0.1 ms more). Larger saves stay asynchronous so that the host's work overlaps the
+   * fsync. 0: never block (the default).
+   */
+  blockingSaveBytesMax = 0;
 
   private constructor(
     private readonly dir: string,
@@ -340,15 +348,20 @@ export class Wal {
     return this.failOnError(async () => {
       // Live entries in the segments written so far are at most this index.
       let writtenIndex = this.position.lastIndex;
+      const blocking = buf.length <= this.blockingSaveBytesMax;
       let p = 0;
       for (;;) {
         const seg = this.current;
         const q = this.fitEnd(buf, p, seg);
         if (q > p) {
-          await writeAt(seg.fd, buf, p, q, seg.offset);
+          if (blocking) writeAtSync(seg.fd, buf, p, q, seg.offset);
+          else await writeAt(seg.fd, buf, p, q, seg.offset);
           seg.offset += q - p;
         }
-        if (q > p || seg.preparingPath !== undefined) await fdatasync(seg.fd);
+        if (q > p || seg.preparingPath !== undefined) {
+          if (blocking) fdatasyncSync(seg.fd);
+          else await fdatasync(seg.fd);
+        }
         p = q;
         if (seg.preparingPath !== undefined) {
           await fs.promises.rename(seg.preparingPath, path.join(this.dir, seg.name.name));
