@@ -1,0 +1,181 @@
+/**
+ * The receiving side: answers the peer streams that arrive on our listeners. It checks every
+ * stream's headers (protocol, cluster ID, recipient, known sender) before reading a byte, then
+ * decodes frames and hands messages to `onMessage` in the order they were sent on that stream.
+ * Snapshots are reassembled and verified (snapshot-stream.ts) before they are delivered.
+ */
+import * as http2 from 'node:http2';
+import { Message, MessageType } from '../raft/types';
+import { decodeMessage } from './codec';
+import { FrameReader } from './framing';
+import { TransportLimits, TransportLogger } from './limits';
+import { SnapshotAssembler } from './snapshot-stream';
+import {
+  formatId,
+  HEADER_CLUSTER_ID,
+  HEADER_ERROR,
+  HEADER_FROM,
+  HEADER_PROTOCOL,
+  HEADER_SNAPSHOT_BYTES,
+  HEADER_TO,
+  LaneKind,
+  parseId,
+  PATH_SNAPSHOT,
+  PATH_STREAM_APP,
+  PATH_STREAM_MSG,
+  PROTOCOL_VERSION,
+} from './wire';
+
+export interface ReceiverOptions {
+  readonly memberId: bigint;
+  readonly clusterId: bigint;
+  readonly isKnownPeer: (id: bigint) => boolean;
+  readonly onMessage: (m: Message) => void;
+  readonly limits: TransportLimits;
+  readonly log: TransportLogger;
+}
+
+export class Receiver {
+  /** The current stream of each sender and lane (`<from hex>/<lane>`); a newer one replaces it. */
+  private readonly streams = new Map<string, http2.ServerHttp2Stream>();
+  /** Streams of each sender, lanes and snapshots alike, so that a removed member can be cut off. */
+  private readonly bySender = new Map<bigint, Set<http2.ServerHttp2Stream>>();
+
+  constructor(private readonly opts: ReceiverOptions) {}
+
+  /** The server's 'stream' handler. */
+  handleStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    stream.on('error', (err) => this.opts.log.debug({ err: err.message }, 'peer stream error'));
+    const path = headers[':path'];
+    const kind: LaneKind | 'snapshot' | undefined =
+      path === PATH_STREAM_MSG ? 'msg' : path === PATH_STREAM_APP ? 'app' : path === PATH_SNAPSHOT ? 'snapshot' : undefined;
+    if (kind === undefined || headers[':method'] !== 'POST') {
+      this.refuse(stream, 404, `no peer endpoint ${String(headers[':method'])} ${String(path)}`, {});
+      return;
+    }
+    const from = parseId(headers[HEADER_FROM]);
+    const fields = { peer: from === undefined ? String(headers[HEADER_FROM]) : formatId(from), lane: kind };
+    if (headers[HEADER_PROTOCOL] !== PROTOCOL_VERSION) {
+      this.refuse(stream, 400, `unsupported peer protocol ${String(headers[HEADER_PROTOCOL])} (want ${PROTOCOL_VERSION})`, fields);
+      return;
+    }
+    const clusterId = parseId(headers[HEADER_CLUSTER_ID]);
+    if (clusterId !== this.opts.clusterId) {
+      this.refuse(stream, 412, `cluster ID mismatch: local ${formatId(this.opts.clusterId)}, remote ${String(headers[HEADER_CLUSTER_ID])}`, fields);
+      return;
+    }
+    const to = parseId(headers[HEADER_TO]);
+    if (to !== this.opts.memberId) {
+      this.refuse(stream, 412, `member ID mismatch: this is ${formatId(this.opts.memberId)}, the stream is for ${String(headers[HEADER_TO])}`, fields);
+      return;
+    }
+    if (from === undefined || !this.opts.isKnownPeer(from)) {
+      this.refuse(stream, 403, `unknown member ${String(headers[HEADER_FROM])}`, fields);
+      return;
+    }
+    this.track(from, stream);
+    if (kind === 'snapshot') this.receiveSnapshot(stream, headers, from, fields);
+    else this.receiveLane(stream, from, kind, fields);
+  }
+
+  /** Cuts every stream from `id` (the member was removed). */
+  closePeer(id: bigint): void {
+    for (const s of this.bySender.get(id) ?? []) s.close(http2.constants.NGHTTP2_CANCEL);
+  }
+
+  private track(from: bigint, stream: http2.ServerHttp2Stream): void {
+    let set = this.bySender.get(from);
+    if (set === undefined) this.bySender.set(from, (set = new Set()));
+    set.add(stream);
+    stream.on('close', () => {
+      set.delete(stream);
+      if (set.size === 0 && this.bySender.get(from) === set) this.bySender.delete(from);
+    });
+  }
+
+  private receiveLane(stream: http2.ServerHttp2Stream, from: bigint, kind: LaneKind, fields: object): void {
+    const key = `${formatId(from)}/${kind}`;
+    const older = this.streams.get(key);
+    if (older !== undefined) older.close(http2.constants.NGHTTP2_CANCEL);
+    this.streams.set(key, stream);
+    stream.on('close', () => {
+      if (this.streams.get(key) === stream) this.streams.delete(key);
+    });
+    stream.respond({ ':status': 200 });
+    this.opts.log.info(fields, 'accepted peer stream');
+    const reader = new FrameReader(this.opts.limits.messageBytesMax);
+    const me = this.opts.memberId;
+    let broken = false;
+    stream.on('data', (chunk: Buffer) => {
+      if (broken) return;
+      try {
+        reader.push(chunk, (frame) => {
+          const m = decodeMessage(frame.bytes, { copy: !frame.owned });
+          if (m.from !== from || m.to !== me || m.type === MessageType.MsgSnap) {
+            this.opts.log.warn({ ...fields, type: m.type, from: formatId(m.from), to: formatId(m.to) }, 'dropped a message that does not belong on this stream');
+            return;
+          }
+          this.opts.onMessage(m);
+        });
+      } catch (err) {
+        if ((err as { code?: string }).code?.startsWith('ERR_TRANSPORT_') !== true) throw err;
+        broken = true;
+        this.opts.log.error({ ...fields, err: (err as Error).message }, 'malformed peer stream; resetting it');
+        stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+      }
+    });
+  }
+
+  private receiveSnapshot(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, from: bigint, fields: object): void {
+    const announced = headers[HEADER_SNAPSHOT_BYTES];
+    const dataBytes = typeof announced === 'string' && /^\d{1,16}$/.test(announced) ? Number(announced) : NaN;
+    if (!Number.isSafeInteger(dataBytes)) {
+      this.refuse(stream, 400, `bad ${HEADER_SNAPSHOT_BYTES} header ${String(announced)}`, fields);
+      return;
+    }
+    if (dataBytes > this.opts.limits.snapshotBytesMax) {
+      this.refuse(stream, 413, `snapshot of ${dataBytes} bytes exceeds the limit of ${this.opts.limits.snapshotBytesMax}`, fields);
+      return;
+    }
+    const startedMs = Date.now();
+    const assembler = new SnapshotAssembler(dataBytes);
+    let failed = false;
+    const fail = (err: unknown): void => {
+      failed = true;
+      this.refuse(stream, 400, (err as Error).message, fields);
+    };
+    stream.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      try {
+        assembler.push(chunk);
+      } catch (err) {
+        fail(err);
+      }
+    });
+    stream.on('end', () => {
+      if (failed) return;
+      let m: Message;
+      try {
+        m = assembler.finish();
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      if (m.from !== from || m.to !== this.opts.memberId) {
+        fail(new Error(`snapshot message from ${formatId(m.from)} to ${formatId(m.to)} on a stream from ${formatId(from)}`));
+        return;
+      }
+      this.opts.log.info({ ...fields, snapshotIndex: m.snapshot?.metadata.index, bytes: dataBytes, ms: Date.now() - startedMs }, 'received snapshot');
+      this.opts.onMessage(m);
+      if (!stream.destroyed) stream.respond({ ':status': 200 }, { endStream: true });
+    });
+  }
+
+  /** Answers a refusal with a reason and logs it; the rest of the request body is ignored. */
+  private refuse(stream: http2.ServerHttp2Stream, status: number, reason: string, fields: object): void {
+    this.opts.log.warn({ ...fields, status, err: reason }, 'refused peer stream');
+    if (stream.destroyed) return;
+    if (!stream.headersSent) stream.respond({ ':status': status, [HEADER_ERROR]: reason.replace(/[^\x20-\x7e]/g, '?') }, { endStream: true });
+    stream.resume();
+  }
+}
