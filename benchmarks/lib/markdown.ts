@@ -29,14 +29,16 @@ function ratio(a: number | null, b: number | null): string {
 }
 
 /**
- * The ratio of throughputs, paired by round (each round runs the targets back to back, so they
- * share the machine's conditions): the median of the per-round ratios, with their range.
+ * A ratio paired by round (each round runs the targets back to back, so they share the machine's
+ * conditions): the median of the per-round ratios of `metric`, with their range.
  */
-function pairedRatio(samples: RunSample[], baseSamples: RunSample[]): string {
+function pairedRatio(samples: RunSample[], baseSamples: RunSample[], metric: (s: RunSample) => number | null): string {
   const ratios: number[] = [];
   for (const sample of samples) {
     const base = baseSamples.find((b) => b.round === sample.round);
-    if (base !== undefined && base.opsPerSec > 0) ratios.push(sample.opsPerSec / base.opsPerSec);
+    const a = metric(sample);
+    const b = base === undefined ? null : metric(base);
+    if (a !== null && b !== null && b > 0) ratios.push(a / b);
   }
   if (ratios.length === 0) return '–';
   const mid = `${median(ratios).toFixed(2)}×`;
@@ -61,6 +63,7 @@ function loadTable(scenarios: LoadScenarioResult[]): string[] {
     ...others.map((t) => `${t}/${base}`),
     ...targets.map((t) => `${t} p50 / p99 ms`),
     ...targets.map((t) => `${t} CPU µs/op`),
+    ...others.map((t) => `${t}/${base} CPU/op`),
     ...targets.map((t) => `${t} peak RSS MiB`),
     `errors (${targets.join(' / ')})`,
     'other load (cores)',
@@ -70,9 +73,10 @@ function loadTable(scenarios: LoadScenarioResult[]): string[] {
     return [
       s.title,
       ...sums.map((x) => integer(x.opsPerSec)),
-      ...s.targets.slice(1).map((t) => pairedRatio(t.samples, s.targets[0]!.samples)),
+      ...s.targets.slice(1).map((t) => pairedRatio(t.samples, s.targets[0]!.samples, (x) => x.opsPerSec)),
       ...sums.map((x) => `${ms(x.p50Ms)} / ${ms(x.p99Ms)}`),
       ...sums.map((x) => (x.serverCpuMicrosPerOp === null ? '–' : integer(x.serverCpuMicrosPerOp))),
+      ...s.targets.slice(1).map((t) => pairedRatio(t.samples, s.targets[0]!.samples, (x) => x.serverCpuMicrosPerOp)),
       ...sums.map((x) => mib(x.peakRssBytes)),
       sums.map((x) => integer(x.errorCount)).join(' / '),
       cores(Math.max(...sums.map((x) => x.otherCpuCores))),
