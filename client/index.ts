@@ -1,0 +1,15 @@
+/**
+ * Cairn's client SDK: a typed client for Cairn and any etcd v3 API server. This file is the whole
+ * public surface; see client/README.md for a walk-through.
+ */
+export { Client, KVView } from './client';
+export type { ClientOptions } from './client';
+export type { CallOptions, ConnectionOptions, PemSource } from './connection';
+export type { Bytes } from './bytes';
+export { MultiRangeBuilder, SingleRangeBuilder } from './kv';
+export type { DeleteResult, IterateOptions, PutOptions, PutResult, RangeResult } from './kv';
+export type { KeyOrSelector, KeySelector, RangeOptions, SortOrder, SortTarget } from './range';
+export { TxnBuilder, compare, op } from './txn';
+export type { Compare, CompareOperand, CompareOperator, CompareTarget, Op, OpResult, TxnResult } from './txn';
+export type { Int64Input, KeyValue, ResponseHeader } from './types';
+export * from './errors';
