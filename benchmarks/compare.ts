@@ -170,7 +170,7 @@ function methodNotes(report: ComparisonReport, targets: Target[], options: Compa
   return notes;
 }
 
-async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   const options = parseOptions(argv);
   const targets = resolveTargets(options);
   const catalogue = loadScenarios({ keySize: options.keySize, valueSize: options.valueSize, keySpace: options.keySpace, sequentialKeys: options.sequential });
