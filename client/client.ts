@@ -2,12 +2,24 @@
  * The client: a connection plus every service, and namespace views over the key space.
  */
 import { Bytes, Namespace, toBuffer } from './bytes';
-import { CallOptions, Connection, ConnectionOptions } from './connection';
+import { CallOptions, Connection, ConnectionOptions, RPC } from './connection';
 import { InvalidArgumentError } from './errors';
 import { DeleteResult, KVWrites, MultiRangeBuilder, PutOptions, PutResult, SingleRangeBuilder } from './kv';
 import { KeyOrSelector } from './range';
 import { CompareOperand, CompareOperator, CompareTarget, TxnBuilder } from './txn';
-import { Int64Input, ResponseHeader } from './types';
+import { Int64Input, ResponseHeader, int64Field } from './types';
+import { WatchHub, WatchOptions, Watcher } from './watch';
+import { Lease, LeaseKeeper, LeaseOptions, LeaseStatus, LeaseTimeToLive, leaseTimeToLive, listLeases } from './lease';
+
+/** What every view of one client shares. @internal */
+export class Shared {
+  readonly watches: WatchHub;
+  readonly leases: LeaseKeeper;
+  constructor(readonly conn: Connection) {
+    this.watches = new WatchHub(conn);
+    this.leases = new LeaseKeeper(conn);
+  }
+}
 
 /**
  * Options of a {@link Client}; see {@link ConnectionOptions} for each field.
@@ -23,13 +35,15 @@ export type ClientOptions = ConnectionOptions;
 export class KVView {
   /** @internal */
   protected readonly writes: KVWrites;
+  /** @internal */ readonly conn: Connection;
 
   /** @internal made by the client. */
   constructor(
-    /** @internal */ readonly conn: Connection,
+    /** @internal */ readonly shared: Shared,
     /** @internal */ readonly ns: Namespace,
   ) {
-    this.writes = new KVWrites(conn, ns);
+    this.conn = shared.conn;
+    this.writes = new KVWrites(shared.conn, ns);
   }
 
   /** The view's key prefix (empty for the client itself). @example client.namespace('a/').prefix.toString() // 'a/' */
@@ -106,7 +120,30 @@ export class KVView {
   namespace(prefix: Bytes): KVView {
     const p = toBuffer(prefix);
     if (p.length === 0) throw new InvalidArgumentError('namespace prefix must not be empty');
-    return new KVView(this.conn, this.ns.child(p));
+    return new KVView(this.shared, this.ns.child(p));
+  }
+
+  /**
+   * Watches a key (`'k'` or `{ key }`), a prefix (`{ prefix }`), a range (`{ key, rangeEnd }`,
+   * `{ fromKey }`) or everything (`{ all: true }`). All watchers of a client share one stream; after
+   * a disconnect each resumes where it left off, on the next healthy endpoint.
+   * @throws InvalidArgumentError for an empty key or bad options (nothing is sent).
+   * @example
+   * const watcher = client.watch({ prefix: 'jobs/' }, { prevKv: true });
+   * for await (const ev of watcher) console.log(ev.type, ev.kv.key.toString(), ev.revision);
+   */
+  watch(selector: KeyOrSelector, options: WatchOptions = {}): Watcher {
+    return this.shared.watches.watch(this.ns, selector, options);
+  }
+
+  /**
+   * A lease of `ttlSeconds`, granted on first use and kept alive until revoked or released.
+   * @throws InvalidArgumentError for a TTL that is not a positive whole number of seconds.
+   * @example const lease = client.lease(10); await lease.put('me', 'alive');
+   */
+  lease(ttlSeconds: number, options: LeaseOptions = {}): Lease {
+    this.conn.assertOpen();
+    return new Lease(this.conn, this.shared.leases, this, ttlSeconds, options);
   }
 }
 
@@ -124,7 +161,31 @@ export class Client extends KVView {
    * @example new Client({ endpoints: 'http://127.0.0.1:2379', auth: { username: 'root', password: 'pw' } })
    */
   constructor(options: ClientOptions) {
-    super(new Connection(options), Namespace.root);
+    super(new Shared(new Connection(options)), Namespace.root);
+  }
+
+  /**
+   * Every lease the server holds.
+   * @example const ids = (await client.leases()).map((l) => l.id);
+   */
+  leases(options: CallOptions = {}): Promise<LeaseStatus[]> {
+    return listLeases(this.conn, options);
+  }
+
+  /**
+   * The remaining TTL of any lease by ID.
+   * @example const { ttl } = await client.leaseTimeToLive(id);
+   */
+  leaseTimeToLive(id: bigint, options: { keys?: boolean } & CallOptions = {}): Promise<LeaseTimeToLive> {
+    return leaseTimeToLive(this.conn, id, options);
+  }
+
+  /**
+   * Revokes any lease by ID (its keys are deleted).
+   * @example await client.revokeLease(id);
+   */
+  async revokeLease(id: bigint, options: CallOptions = {}): Promise<void> {
+    await this.conn.unary(RPC.Lease.LeaseRevoke, { ID: int64Field(id, 'lease id') }, options, 'read');
   }
 
   /**

@@ -12,4 +12,8 @@ export type { KeyOrSelector, KeySelector, RangeOptions, SortOrder, SortTarget } 
 export { TxnBuilder, compare, op } from './txn';
 export type { Compare, CompareOperand, CompareOperator, CompareTarget, Op, OpResult, TxnResult } from './txn';
 export type { Int64Input, KeyValue, ResponseHeader } from './types';
+export { Watcher } from './watch';
+export type { WatchEvent, WatchOptions } from './watch';
+export { Lease } from './lease';
+export type { LeaseOptions, LeaseStatus, LeaseTimeToLive } from './lease';
 export * from './errors';
