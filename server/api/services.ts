@@ -10,6 +10,7 @@ import type { MvccStore } from '../mvcc/types';
 import type { Member } from '../node/member';
 import type { Logger } from '../log';
 import { KvApplier } from '../apply/kv';
+import type { LeaseApplier } from '../lease/apply';
 import { encodeRangeResponse } from '../apply/range-codec';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from '../apply/validate';
 import { EtcdError, toGrpcStatus } from '../errors';
@@ -26,6 +27,8 @@ export interface ServiceOptions {
   readonly maxTxnOps: number;
   readonly maxRequestBytes: number;
   readonly log: Logger;
+  /** The Lease service's unary methods (server/lease/service.ts); KeepAlive comes as a streaming method. */
+  readonly leaseMethods?: readonly (readonly [string, Handler])[];
 }
 
 /** A method the member serves: its gRPC path, kind and handler. */
@@ -63,6 +66,7 @@ export function buildServices(opts: ServiceOptions, streaming: readonly Streamin
     ['/etcdserverpb.Maintenance/Alarm', s.alarm],
     ['/etcdserverpb.Cluster/MemberList', s.memberList],
   ];
+  for (const [path, h] of opts.leaseMethods ?? []) table.push([path, h]);
   const methods: ServedMethod[] = table.map(([path, h]) => ({ path, kind: 'unary', handler: { unary: h } }));
   for (const m of streaming) methods.push({ path: m.path, kind: m.kind, handler: { stream: m.handler } });
   return { methods };
@@ -288,8 +292,13 @@ class Services {
 }
 
 /** Applies one committed entry's internal request to the state machine (the member's EntryApplier). */
-export function applyInternalRequest(applier: KvApplier, data: Uint8Array): unknown {
+export function applyInternalRequest(applier: KvApplier, data: Uint8Array, leases?: LeaseApplier): unknown {
   const req = cairnpb.InternalRequest.decode(data);
+  if (leases !== undefined) {
+    if (req.leaseGrant != null) return leases.grant(req.leaseGrant);
+    if (req.leaseRevoke != null) return leases.revoke(req.leaseRevoke);
+    if (req.leaseCheckpoint != null) return leases.checkpoint(req.leaseCheckpoint);
+  }
   if (req.put != null) return applier.put(req.put);
   if (req.deleteRange != null) return applier.deleteRange(req.deleteRange);
   if (req.txn != null) return applier.txn(req.txn);

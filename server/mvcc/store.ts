@@ -57,6 +57,18 @@ const META_COMPACT_REVISION = metaKey('compactRevision');
 /** The last compaction started; greater than META_COMPACT_REVISION while one is unfinished. */
 const META_SCHEDULED_COMPACT_REVISION = metaKey('scheduledCompactRevision');
 
+/** Lease records: `l` + the lease ID as a big-endian int64 (between data `k` and meta `m` keys). */
+const LEASE_PREFIX = 0x6c;
+const LEASES_START = new Uint8Array([LEASE_PREFIX]);
+const LEASES_END = new Uint8Array([LEASE_PREFIX + 1]);
+
+function leaseKey(id: bigint): Uint8Array {
+  const key = Buffer.alloc(9);
+  key[0] = LEASE_PREFIX;
+  key.writeBigInt64BE(id, 1);
+  return new Uint8Array(key.buffer, key.byteOffset, key.byteLength);
+}
+
 /** First and past-the-end data keys. */
 const DATA_START = new Uint8Array([DATA_PREFIX]);
 const DATA_END = new Uint8Array([DATA_PREFIX + 1]);
@@ -94,6 +106,8 @@ class Store implements MvccStore {
   private flushedConsistentIndex = 0;
   /** Meta records for the next flush batch. */
   private readonly dirtyMeta = new Map<Uint8Array, Uint8Array>();
+  /** Lease records for the next flush batch; undefined deletes. */
+  private readonly dirtyLeases = new Map<bigint, Uint8Array | undefined>();
   private flushTail: Promise<void> = Promise.resolve();
   /** Bytes of the revision keys and values the backend holds: the store's size in use. */
   private dataBytes = 0;
@@ -155,7 +169,7 @@ class Store implements MvccStore {
   flush(): Promise<void> {
     this.assertOpen();
     const mains = this.unbatchedMains;
-    if (mains.length === 0 && this.dirtyMeta.size === 0 && this.consistentIndexValue === this.flushedConsistentIndex) {
+    if (mains.length === 0 && this.dirtyMeta.size === 0 && this.dirtyLeases.size === 0 && this.consistentIndexValue === this.flushedConsistentIndex) {
       return this.flushTail;
     }
     this.unbatchedMains = [];
@@ -181,6 +195,10 @@ class Store implements MvccStore {
     this.flushedConsistentIndex = this.consistentIndexValue;
     for (const [key, value] of this.dirtyMeta) writes.push({ type: 'put', key, value });
     this.dirtyMeta.clear();
+    for (const [id, record] of this.dirtyLeases) {
+      writes.push(record === undefined ? { type: 'del', key: leaseKey(id) } : { type: 'put', key: leaseKey(id), value: record });
+    }
+    this.dirtyLeases.clear();
     const tail = this.flushTail.then(async () => {
       if (mains.length > 0) {
         assert(mains[0] > this.lastWrittenMain, `flush writes out of order: ${mains[0]} after ${this.lastWrittenMain}`);
@@ -255,6 +273,26 @@ class Store implements MvccStore {
     await this.flushTail;
     this.closed = true;
     await this.backend.close();
+  }
+
+  putLease(id: bigint, record: Uint8Array): void {
+    this.assertOpen();
+    this.dirtyLeases.set(id, record);
+  }
+
+  deleteLease(id: bigint): void {
+    this.assertOpen();
+    this.dirtyLeases.set(id, undefined);
+  }
+
+  async leases(): Promise<{ readonly id: bigint; readonly record: Uint8Array }[]> {
+    this.assertOpen();
+    await this.flush();
+    const out: { id: bigint; record: Uint8Array }[] = [];
+    for await (const chunk of this.backend.scan({ gte: LEASES_START, lt: LEASES_END, values: true })) {
+      for (const [key, value] of chunk) out.push({ id: asBuffer(key).readBigInt64BE(1), record: value! });
+    }
+    return out;
   }
 
   // ---- used by the transactions ----

@@ -124,4 +124,12 @@ export interface MvccStore {
   /** Size of the backend on disk in bytes (approximate), and in use. */
   dbSize(): Promise<{ sizeBytes: number; sizeInUseBytes: number }>;
   close(): Promise<void>;
+  /**
+   * Lease records (server/lease), kept under their own key prefix and written by the next flush in
+   * the same batch as the consistent index, so that lease state matches the applied log.
+   */
+  putLease(id: bigint, record: Uint8Array): void;
+  deleteLease(id: bigint): void;
+  /** Every lease record, flushed first; in ID byte order (two's complement, big-endian). */
+  leases(): Promise<{ readonly id: bigint; readonly record: Uint8Array }[]>;
 }

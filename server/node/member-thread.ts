@@ -18,7 +18,22 @@ import { CallServer, type CallBatch } from '../api/bridge';
 import { Member, type MemberInfo, type OpenedWal, type WalMetadata } from './member';
 import { computeClusterId, computeMemberId } from './ids';
 import { Wal } from '../wal';
+import { DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS, Lessor, minLeaseTtlSec } from '../lease/lessor';
+import { restoreLeases } from '../lease/restore';
+import { LeaseApplier } from '../lease/apply';
+import { LeaseService } from '../lease/service';
+import { LeaseLeaderLoop } from '../lease/leader-loop';
 import { LIMITS } from '../limits';
+
+/**
+ * How often the leader checkpoints remaining lease TTLs when --experimental-enable-lease-checkpoint
+ * is on: etcd's 5 minutes, or CAIRN_LEASE_CHECKPOINT_INTERVAL_MS (tests); undefined when off.
+ */
+function leaseCheckpointIntervalMs(config: MemberConfig, env: Record<string, string | undefined>): number | undefined {
+  if (!config.enableLeaseCheckpoint) return undefined;
+  const fromEnv = Number(env.CAIRN_LEASE_CHECKPOINT_INTERVAL_MS ?? '');
+  return Number.isSafeInteger(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS;
+}
 
 export interface MemberThreadData {
   readonly argv: readonly string[];
@@ -69,7 +84,16 @@ async function run(data: MemberThreadData): Promise<void> {
   const identity = resolveIdentity(config, existingWal);
   const store = await openMvccStore({ dir: path.join(config.dataDir, 'member', 'db'), compactionBatchLimit: config.compactionBatchLimit });
   log.info({ revision: store.currentRevision, compactRevision: store.compactRevision, consistentIndex: store.consistentIndex }, 'opened backend');
-  const applier = new KvApplier({ store });
+  const lessor = new Lessor({ minTtlSec: minLeaseTtlSec(config), checkpointIntervalMs: leaseCheckpointIntervalMs(config, data.env), records: store });
+  const restored = await restoreLeases(lessor, store);
+  if (restored.leases > 0) log.info(restored, 'restored leases');
+  const applier = new KvApplier({
+    store,
+    leaseExists: (id) => lessor.exists(id),
+    attachLease: (id, key) => lessor.attach(id, key),
+    detachLease: (id, key) => lessor.detach(id, key),
+  });
+  const leaseApplier = new LeaseApplier({ lessor, store, clock: Date.now });
   const fatal = (err: unknown): void => {
     log.fatal({ err }, 'fatal storage error; stopping');
     port.postMessage({ kind: 'fatal', message: err instanceof Error ? err.message : String(err) } satisfies FromMember);
@@ -89,15 +113,23 @@ async function run(data: MemberThreadData): Promise<void> {
     preVote: config.preVote,
     snapshotCount: config.snapshotCount,
     store,
-    applyEntry: (entryData) => applyInternalRequest(applier, entryData),
+    applyEntry: (entryData) => applyInternalRequest(applier, entryData, leaseApplier),
     log,
     random: Math.random,
     flushAnswers: () => callServer?.flushAnswers(),
     walBlockingSaveBytesMax: LIMITS.walBlockingSaveBytesMax,
     onFatal: fatal,
   });
-  member.onLeaderChange = (leader, term) => port.postMessage({ kind: 'leader', leader: leader.toString(16), term } satisfies FromMember);
-  const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log });
+  member.onLeaderChange = (leader, term) => {
+    // The leader counts lease TTLs (extended by an election timeout, as etcd); others do not.
+    if (leader === identity.memberId) lessor.promote(Date.now(), config.electionTimeoutMs);
+    else lessor.demote();
+    port.postMessage({ kind: 'leader', leader: leader.toString(16), term } satisfies FromMember);
+  };
+  const leaseService = new LeaseService({ member, lessor, currentRevision: () => store.currentRevision, clock: Date.now, maxRequestBytes: config.maxRequestBytes, log });
+  const leaseLoop = new LeaseLeaderLoop({ lessor, member, clock: Date.now, log });
+  leaseLoop.start();
+  const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log, leaseMethods: leaseService.unaryMethods }, [leaseService.keepAliveMethod]);
   const server = (callServer = new CallServer(
     port,
     services.methods.map((m) => m.handler),
@@ -107,6 +139,7 @@ async function run(data: MemberThreadData): Promise<void> {
     if (msg.kind === 'calls') {
       server.onCalls(msg);
     } else if (msg.kind === 'stop') {
+      leaseLoop.stop();
       member
         .close()
         .then(() => store.close())
