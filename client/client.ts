@@ -9,6 +9,9 @@ import { KeyOrSelector } from './range';
 import { CompareOperand, CompareOperator, CompareTarget, TxnBuilder } from './txn';
 import { Int64Input, ResponseHeader, int64Field } from './types';
 import { WatchHub, WatchOptions, Watcher } from './watch';
+import { Mutex, MutexOptions, Session, SessionOptions } from './lock';
+import { Election, ElectionOptions } from './election';
+import { STM, STMOptions, runSTM } from './stm';
 import { Lease, LeaseKeeper, LeaseOptions, LeaseStatus, LeaseTimeToLive, leaseTimeToLive, listLeases } from './lease';
 
 /** What every view of one client shares. @internal */
@@ -144,6 +147,45 @@ export class KVView {
   lease(ttlSeconds: number, options: LeaseOptions = {}): Lease {
     this.conn.assertOpen();
     return new Lease(this.conn, this.shared.leases, this, ttlSeconds, options);
+  }
+
+  /**
+   * A session: a lease kept alive while the session is open; locks and elections run in one.
+   * @example const session = client.session({ ttl: 10 });
+   */
+  session(options: SessionOptions = {}): Session {
+    return new Session(this, options);
+  }
+
+  /**
+   * A distributed mutex named `name` (keys `<name>/<lease id>` in this view).
+   * @example const m = client.mutex('locks/a'); await m.lock(); try { ... } finally { await m.unlock(); }
+   */
+  mutex(name: Bytes, options: MutexOptions = {}): Mutex {
+    return new Mutex(this, name, options);
+  }
+
+  /**
+   * Leader election named `name`.
+   * @example const e = client.election('scheduler'); await e.campaign('node-a');
+   */
+  election(name: Bytes, options: ElectionOptions = {}): Election {
+    return new Election(this, name, options);
+  }
+
+  /**
+   * Runs `fn` as an optimistic transaction (STM): reads are tracked, writes buffered, and the
+   * commit succeeds only if nothing read has changed; otherwise `fn` runs again.
+   * @throws STMConflictError after `retriesMax` conflicting runs.
+   * @example
+   * await client.stm(async (tx) => {
+   *   const from = Number(await tx.get('acct/a')), to = Number(await tx.get('acct/b'));
+   *   tx.put('acct/a', String(from - 10));
+   *   tx.put('acct/b', String(to + 10));
+   * });
+   */
+  stm<T>(fn: (tx: STM) => Promise<T> | T, options: STMOptions = {}): Promise<T> {
+    return runSTM(this, fn, options);
   }
 }
 
