@@ -12,6 +12,9 @@ import { WatchHub, WatchOptions, Watcher } from './watch';
 import { Mutex, MutexOptions, Session, SessionOptions } from './lock';
 import { Election, ElectionOptions } from './election';
 import { STM, STMOptions, runSTM } from './stm';
+import { Cluster } from './cluster';
+import { Maintenance } from './maintenance';
+import { Auth } from './auth';
 import { Lease, LeaseKeeper, LeaseOptions, LeaseStatus, LeaseTimeToLive, leaseTimeToLive, listLeases } from './lease';
 
 /** What every view of one client shares. @internal */
@@ -202,8 +205,18 @@ export class Client extends KVView {
    * @throws InvalidArgumentError for bad endpoints or options (nothing is connected yet then).
    * @example new Client({ endpoints: 'http://127.0.0.1:2379', auth: { username: 'root', password: 'pw' } })
    */
+  /** Members of the cluster. @example await client.cluster.memberList() */
+  readonly cluster: Cluster;
+  /** Status, hashes, alarms, defragment, snapshot. @example await client.maintenance.status() */
+  readonly maintenance: Maintenance;
+  /** Users, roles, permissions; enable/disable auth. @example await client.auth.userList() */
+  readonly auth: Auth;
+
   constructor(options: ClientOptions) {
     super(new Shared(new Connection(options)), Namespace.root);
+    this.cluster = new Cluster(this.conn);
+    this.maintenance = new Maintenance(this.conn);
+    this.auth = new Auth(this.conn);
   }
 
   /**

@@ -1,0 +1,71 @@
+/**
+ * The connection against real servers (TARGETS.kv): round-robin and failover past an endpoint that
+ * refuses connections, deadlines, AbortSignal cancellation, writes not retried once sent, and calls
+ * after close.
+ */
+import * as net from 'node:net';
+import { AbortedError, ClientClosedError, DeadlineExceededError, UnavailableError } from './index';
+import { TARGETS, freshPrefix, useMember } from './testing/targets';
+import { freePort } from '../test/harness/ports';
+
+/** A TCP server that accepts connections and never answers: calls to it hang until their deadline. */
+async function blackhole(): Promise<{ endpoint: string; close(): void }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => sockets.add(s));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+describe.each(TARGETS.kv)('connection against %s', (kind) => {
+  const fx = useMember(kind);
+
+  test('reads and writes fail over past an endpoint that refuses connections', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const c = fx.client({ endpoints: [dead, fx.member().endpoint, dead] });
+    const p = freshPrefix('failover');
+    for (let i = 0; i < 10; i++) {
+      await c.put(`${p}${i}`, `${i}`); // never sent to the dead endpoint: safe to retry elsewhere
+      expect(await c.get(`${p}${i}`)).toBe(`${i}`);
+    }
+    expect(await c.getAll().prefix(p).count()).toBe(10);
+  });
+
+  test('only dead endpoints: the call fails with UnavailableError marked notApplied', async () => {
+    const c = fx.client({ endpoints: [`http://127.0.0.1:${await freePort()}`], retry: { attemptsMax: 2 } });
+    const err = await c.put('k', 'v').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as UnavailableError).notApplied).toBe(true);
+  });
+
+  test('deadlines and AbortSignal end calls with typed errors', async () => {
+    const hole = await blackhole();
+    try {
+      const c = fx.client({ endpoints: [hole.endpoint], callTimeoutMs: 300 });
+      const t0 = Date.now();
+      await expect(c.get('k')).rejects.toBeInstanceOf(DeadlineExceededError);
+      expect(Date.now() - t0).toBeLessThan(3_000);
+      const ac = new AbortController();
+      const pending = c.get('k').options({ signal: ac.signal, timeoutMs: 10_000 }).exec();
+      setTimeout(() => ac.abort(), 50);
+      await expect(pending).rejects.toBeInstanceOf(AbortedError);
+      await expect(c.put('k', 'v', { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortedError);
+    } finally {
+      hole.close();
+    }
+  });
+
+  test('calls after close fail with ClientClosedError', async () => {
+    const c = fx.client();
+    await c.put('closing', '1');
+    c.close();
+    await expect(c.get('closing')).rejects.toBeInstanceOf(ClientClosedError);
+    expect(() => c.watch('closing')).toThrow(ClientClosedError);
+  });
+});
