@@ -26,7 +26,11 @@ import {
   writeRevisionKey,
 } from './revision';
 import type {
+  CommitListener,
   CompactResult,
+  EventsBatch,
+  EventsQuery,
+  MvccEvent,
   HashKVResult,
   MvccStore,
   RangeOptions,
@@ -81,6 +85,15 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** A predicate over latin1 keys for an optional key range (see EventsQuery.keyRange). */
+function keyMatcher(range: EventsQuery['keyRange']): (key: string) => boolean {
+  if (range === undefined) return () => true;
+  const { key, end } = range;
+  if (end === undefined) return (k) => k === key;
+  if (end === '') return (k) => k >= key;
+  return (k) => k >= key && k < end;
+}
+
 /** Opens (or creates) a store; rebuilds the key index from the backend and finishes an interrupted compaction. */
 export async function openMvccStore(options: MvccStoreOptions = {}): Promise<MvccStore> {
   const backend = options.dir === undefined ? new MemoryBackend() : await LevelBackend.open(options.dir);
@@ -117,6 +130,7 @@ class Store implements MvccStore {
   private closed = false;
   private readonly keyScratch = new Uint8Array(REVISION_KEY_BYTES);
   private readonly hitScratch: IndexHit = { modMain: 0, modSub: 0, createRevision: 0, version: 0 };
+  private readonly commitListeners: CommitListener[] = [];
 
   private constructor(
     private readonly backend: Backend,
@@ -295,6 +309,74 @@ class Store implements MvccStore {
     return out;
   }
 
+  onCommit(listener: CommitListener): void {
+    this.commitListeners.push(listener);
+  }
+
+  /** True when write transactions must record their changes for commit listeners. */
+  get recordsEvents(): boolean {
+    return this.commitListeners.length > 0;
+  }
+
+  async events(query: EventsQuery): Promise<EventsBatch> {
+    this.assertOpen();
+    const from = query.fromRevision;
+    assert(Number.isSafeInteger(from) && from > 0, `bad events fromRevision ${from}`);
+    assert(query.limit > 0, 'events limit must be positive');
+    if (from < this.compactRevisionValue) throw new CompactedError(from, this.compactRevisionValue);
+    const to = Math.min(query.toRevision, this.currentRevisionValue);
+    if (from > to) return { events: [], nextRevision: from };
+    const match = keyMatcher(query.keyRange);
+    // Mains ≤ written are in the backend for good; later ones are taken from `pending` now,
+    // synchronously, before a flush can move them.
+    const written = this.lastWrittenMain;
+    const fromPending: [number, Buffer[]][] = [];
+    for (let main = Math.max(from, written + 1); main <= to; main++) {
+      const values = this.pending.get(main);
+      assert(values !== undefined, `mvcc: revision ${main} is neither written nor pending`);
+      fromPending.push([main, values]);
+    }
+    const events: MvccEvent[] = [];
+    const header: StoredHeader = { tombstone: false, key: '', createRevision: 0, version: 0 };
+    let examined = 0;
+    let nextRevision = from;
+    const take = (main: number, stored: Uint8Array): void => {
+      readStoredHeader(stored, header);
+      if (match(header.key)) {
+        events.push({ type: header.tombstone ? 'delete' : 'put', key: header.key, modRevision: main, kv: asBuffer(stored).subarray(1) });
+      }
+      examined++;
+    };
+    let full = false;
+    if (from <= written) {
+      const lt = revisionKey(Math.min(to, written) + 1, 0);
+      const chunkSize = Math.min(query.limit + 1, 1000);
+      scan: for await (const chunk of this.backend.scan({ gte: revisionKey(from, 0), lt, values: true, chunkSize })) {
+        for (const [key, value] of chunk) {
+          const main = revisionKeyMain(key);
+          if (main !== nextRevision - 1 && examined >= query.limit) {
+            full = true;
+            nextRevision = main;
+            break scan;
+          }
+          take(main, value!);
+          nextRevision = main + 1;
+        }
+      }
+      if (!full) nextRevision = Math.min(to, written) + 1;
+    }
+    if (!full) {
+      for (const [main, values] of fromPending) {
+        if (examined >= query.limit) break;
+        for (const stored of values) take(main, stored);
+        nextRevision = main + 1;
+      }
+    }
+    // A compaction that started during the read may have removed part of what it covered.
+    if (from < this.compactRevisionValue) throw new CompactedError(from, this.compactRevisionValue);
+    return { events, nextRevision };
+  }
+
   // ---- used by the transactions ----
 
   /** etcd's rangeKeys: validates the revision, then reads from the index and the values. */
@@ -358,6 +440,7 @@ class Store implements MvccStore {
     const stored = encodeStoredValue(StoredFlag.Put, { key, createRevision, modRevision: main, version, value, lease });
     this.addPending(main, sub, stored);
     this.index.put(k, main, sub);
+    txn.recorded?.push({ type: 'put', key: k, modRevision: main, kv: stored.subarray(1) });
   }
 
   txnDeleteRange(txn: StoreWriteTxn, key: Buffer, end: Buffer | undefined, readRevision: number): number {
@@ -383,6 +466,7 @@ class Store implements MvccStore {
       });
       this.addPending(main, sub, stored);
       this.index.tombstone(found, main, sub);
+      txn.recorded?.push({ type: 'delete', key: found, modRevision: main, kv: stored.subarray(1) });
       sub++;
     }
     return keys.length;
@@ -406,6 +490,11 @@ class Store implements MvccStore {
     assert.equal(main, this.currentRevisionValue + 1, 'mvcc: revisions only grow by one per transaction');
     this.currentRevisionValue = main;
     this.unbatchedMains.push(main);
+    const events = txn.recorded;
+    if (events !== undefined) {
+      assert.equal(events.length, txn.changes, 'mvcc: every change is recorded');
+      for (const listener of this.commitListeners) listener(events, main);
+    }
   }
 
   // ---- compaction and rebuild ----
@@ -499,11 +588,15 @@ class StoreReadTxn implements ReadTxn {
 /** The open write transaction: its changes get revision beginRevision + 1, subs 0, 1, 2... */
 class StoreWriteTxn implements WriteTxn {
   changes = 0;
+  /** Changes in sub order, when commit listeners want them. */
+  readonly recorded: MvccEvent[] | undefined;
 
   constructor(
     private readonly store: Store,
     readonly beginRevision: number,
-  ) {}
+  ) {
+    this.recorded = store.recordsEvents ? [] : undefined;
+  }
 
   /** etcd: a transaction with changes reads at its own new revision. */
   get revision(): number {

@@ -91,6 +91,53 @@ export interface HashKVResult {
   readonly revision: number;
 }
 
+/** One change of a committed write transaction, as a watch event sees it. */
+export interface MvccEvent {
+  readonly type: 'put' | 'delete';
+  /** The key's bytes as a latin1 string (byte order = string order). */
+  readonly key: string;
+  /** The revision of the transaction that made the change. */
+  readonly modRevision: number;
+  /**
+   * The mvccpb.KeyValue wire bytes: the whole record for a put; for a delete, as etcd, only the key
+   * and the mod revision (the tombstone).
+   */
+  readonly kv: Buffer;
+}
+
+/**
+ * Observes committed write transactions: called at `end()` of each write transaction that changed
+ * something, in revision order, with its changes in sub-revision order. `currentRevision` is already
+ * `revision` when it is called.
+ */
+export type CommitListener = (events: readonly MvccEvent[], revision: number) => void;
+
+/** What `MvccStore.events` reads. */
+export interface EventsQuery {
+  /** First revision to read (inclusive). */
+  readonly fromRevision: number;
+  /** Last revision to read (inclusive); capped at the current revision. */
+  readonly toRevision: number;
+  /**
+   * Only changes to keys in this range (latin1 strings): `end` undefined → the single key `key`;
+   * `end` '' → every key ≥ `key`; otherwise [key, end). Absent: every key.
+   */
+  readonly keyRange?: { readonly key: string; readonly end: string | undefined };
+  /**
+   * Stop after the revision at which at least this many stored changes (matching or not) have been
+   * examined: a batch always holds whole revisions, so it may exceed the limit by one revision.
+   */
+  readonly limit: number;
+}
+
+/** A bounded slice of history. */
+export interface EventsBatch {
+  /** Matching changes in revision order. */
+  readonly events: MvccEvent[];
+  /** The first revision the batch did not cover (toRevision + 1 when it covered everything). */
+  readonly nextRevision: number;
+}
+
 export interface MvccStore {
   readonly currentRevision: number;
   readonly compactRevision: number;
@@ -124,6 +171,14 @@ export interface MvccStore {
   /** Size of the backend on disk in bytes (approximate), and in use. */
   dbSize(): Promise<{ sizeBytes: number; sizeInUseBytes: number }>;
   close(): Promise<void>;
+  /** Registers `listener` for every later committed write transaction (see CommitListener). */
+  onCommit(listener: CommitListener): void;
+  /**
+   * Reads committed changes from history (backend and not yet flushed values), in revision order.
+   * Watch semantics as etcd's: history from `fromRevision` is gone when fromRevision < compactRevision.
+   * @throws CompactedError when fromRevision < compactRevision (also when a compaction ran during the read).
+   */
+  events(query: EventsQuery): Promise<EventsBatch>;
   /**
    * Lease records (server/lease), kept under their own key prefix and written by the next flush in
    * the same batch as the consistent index, so that lease state matches the applied log.

@@ -129,7 +129,8 @@ async function run(data: MemberThreadData): Promise<void> {
   const leaseService = new LeaseService({ member, lessor, currentRevision: () => store.currentRevision, clock: Date.now, maxRequestBytes: config.maxRequestBytes, log });
   const leaseLoop = new LeaseLeaderLoop({ lessor, member, clock: Date.now, log });
   leaseLoop.start();
-  const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log, leaseMethods: leaseService.unaryMethods }, [leaseService.keepAliveMethod]);
+  const watchService = (await import('../watch/service')).createWatchService({ store, member, maxRequestBytes: config.maxRequestBytes, progressIntervalMs: config.watchProgressNotifyIntervalMs, log });
+  const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log, leaseMethods: leaseService.unaryMethods }, [leaseService.keepAliveMethod, watchService.method]);
   const server = (callServer = new CallServer(
     port,
     services.methods.map((m) => m.handler),
