@@ -1,0 +1,56 @@
+/**
+ * The error table: every etcd message text maps to its own class with the right gRPC code and retry
+ * flags (texts from etcd 3.4 api/v3rpc/rpctypes/error.go, as server/errors.ts sends them).
+ */
+import {
+  CompactedError,
+  DeadlineExceededError,
+  EtcdError,
+  InvalidAuthTokenError,
+  NoLeaderError,
+  SERVER_ERRORS_BY_TEXT,
+  ServerError,
+  TooManyRequestsError,
+  UnavailableError,
+  UnimplementedError,
+  fromGrpcError,
+} from './index';
+
+describe('fromGrpcError', () => {
+  test('recognises every etcd text as its own class', () => {
+    expect(SERVER_ERRORS_BY_TEXT.size).toBeGreaterThanOrEqual(50);
+    for (const [text, cls] of SERVER_ERRORS_BY_TEXT) {
+      const err = fromGrpcError({ code: 2, details: text, message: `2 UNKNOWN: ${text}` });
+      expect(err).toBeInstanceOf(cls);
+      expect(err).toBeInstanceOf(ServerError);
+      expect(err.message).toBe(text);
+      expect(err.name).toBe(cls.name);
+    }
+  });
+
+  test('retry flags: transient errors are retryable; only not-applied ones allow resending writes', () => {
+    const compacted = fromGrpcError({ code: 11, details: 'etcdserver: mvcc: required revision has been compacted' });
+    expect(compacted).toBeInstanceOf(CompactedError);
+    expect(compacted.retryable).toBe(false);
+    const noLeader = fromGrpcError({ code: 14, details: 'etcdserver: no leader' });
+    expect(noLeader).toBeInstanceOf(NoLeaderError);
+    expect([noLeader.retryable, noLeader.notApplied]).toEqual([true, false]);
+    const busy = fromGrpcError({ code: 2, details: 'etcdserver: too many requests' });
+    expect(busy).toBeInstanceOf(TooManyRequestsError);
+    expect([busy.retryable, busy.notApplied]).toEqual([true, true]);
+    expect(fromGrpcError({ code: 16, details: 'etcdserver: invalid auth token' })).toBeInstanceOf(InvalidAuthTokenError);
+  });
+
+  test('unknown texts fall back to the gRPC code', () => {
+    const notSent = fromGrpcError({ code: 14, details: 'No connection established. Last error: connect ECONNREFUSED' });
+    expect(notSent).toBeInstanceOf(UnavailableError);
+    expect(notSent.notApplied).toBe(true);
+    const dropped = fromGrpcError({ code: 14, details: 'Connection dropped' });
+    expect([dropped.retryable, dropped.notApplied]).toEqual([true, false]);
+    expect(fromGrpcError({ code: 4, details: 'Deadline exceeded' })).toBeInstanceOf(DeadlineExceededError);
+    expect(fromGrpcError({ code: 12, details: 'unknown method' })).toBeInstanceOf(UnimplementedError);
+    const other = fromGrpcError({ code: 13, details: 'boom' });
+    expect(other).toBeInstanceOf(EtcdError);
+    expect(other.code).toBe(13);
+  });
+});
