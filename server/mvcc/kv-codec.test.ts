@@ -5,7 +5,6 @@
  */
 import fc from 'fast-check';
 import { fromBigInt, mvccpb, toBigInt, toNumber } from '../../proto';
-import { crc32cUpdate } from './crc32c';
 import { decodeKeyValue, encodeKeyValue, encodeStoredValue, KeyValueFields, readStoredHeader, StoredFlag, StoredHeader } from './kv-codec';
 
 const int64Arb = fc.oneof(fc.constant(0), fc.nat({ max: 1000 }), fc.maxSafeNat());
@@ -75,10 +74,5 @@ describe('kv codec', () => {
         });
       }),
     );
-  });
-
-  test('CRC-32C of "123456789" is its check value 0xe3069283, also computed in pieces', () => {
-    expect(crc32cUpdate(0, Buffer.from('123456789'))).toBe(0xe3069283);
-    expect(crc32cUpdate(crc32cUpdate(0, Buffer.from('1234')), Buffer.from('56789'))).toBe(0xe3069283);
   });
 });

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert';
 import { Backend, BackendWrite, LevelBackend } from './backend';
-import { crc32cUpdate } from './crc32c';
+import { crc32c } from '../wal/crc32c';
 import { CompactedError, FutureRevisionError } from './errors';
 import { IndexHit, KeyIndex } from './key-index';
 import { decodeKeyValue, encodeStoredValue, readStoredHeader, StoredFlag, StoredHeader } from './kv-codec';
@@ -259,13 +259,13 @@ class Store implements MvccStore {
     // because the backend compaction is under way are left out, so the hash is deterministic.
     const keep = this.index.keep(compactRevision);
     await this.flush();
-    let hash = crc32cUpdate(0, Buffer.from('kv', 'latin1'));
+    let hash = crc32c(Buffer.from('kv', 'latin1'));
     for await (const chunk of this.backend.scan({ gte: DATA_START, lt: revisionKey(rev + 1, 0), values: true })) {
       for (const [key, value] of chunk) {
         const main = revisionKeyMain(key);
         if (main <= compactRevision && !keep.has(main, revisionKeySub(key))) continue;
-        hash = crc32cUpdate(hash, key);
-        hash = crc32cUpdate(hash, value!);
+        hash = crc32c(key, 0, key.length, hash);
+        hash = crc32c(value!, 0, value!.length, hash);
       }
     }
     return { hash, compactRevision, revision: rev };
