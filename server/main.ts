@@ -16,6 +16,9 @@ import { createHttpHandler } from './api/http';
 import { LIMITS } from './limits';
 import type { FromMember, MemberThreadData } from './node/member-thread';
 import { CAIRN_VERSION, ETCD_SERVER_VERSION } from './version';
+import { MetricsExposition } from './metrics/exposition';
+import { listenMetrics, type MetricsListener } from './metrics/listener';
+import { activeAlarms, probeChecks, type MemberCaller } from './metrics/health';
 
 /** gRPC adds framing to a request; etcd allows this much on top of --max-request-bytes. */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -111,27 +114,59 @@ async function start(config: MemberConfig, argv: readonly string[], log: Logger)
     maxSendMessageBytes: 2 ** 31 - 1,
     log: (obj) => log.error(obj, 'gRPC handler failed'),
   });
+  // Unary calls to the member from this thread (metrics, health checks, the JSON gateway).
+  const methodIndex = new Map(ready.methods.map((m, i) => [m.path, i]));
+  const callMember: MemberCaller = (methodPath, request) =>
+    new Promise((resolve) => {
+      const index = methodIndex.get(methodPath);
+      if (index === undefined) return resolve({ code: Status.UNIMPLEMENTED, message: `unknown method ${methodPath}` });
+      const accepted = bridge.call(index, request, (code, payload, message) => resolve({ code, payload, message: message ?? undefined }));
+      if (!accepted) resolve({ code: Status.RESOURCE_EXHAUSTED, message: 'etcdserver: too many requests' });
+    });
+  const metrics = new MetricsExposition({ call: callMember, memberIdHex: ready.memberId, serverVersion: ETCD_SERVER_VERSION });
   ready.methods.forEach((m, method) => {
+    // Internal methods are this thread's own; gRPC clients never see them.
+    if (m.path.startsWith('/cairnpb.Internal/')) return;
+    const counter = metrics.grpc.method(m.path, m.kind);
     if (m.kind === 'unary') {
       grpc.addMethod(m.path, 'unary', (call, request) => {
+        counter.started();
         const accepted = bridge.call(method, request, (status, payload, message) => {
+          counter.handled(status);
           if (status === Status.OK) call.sendResponse(payload!);
           else call.end({ code: status, message: message ?? '' });
         });
-        if (!accepted) call.end({ code: Status.RESOURCE_EXHAUSTED, message: 'etcdserver: too many requests' });
+        if (!accepted) {
+          counter.handled(Status.RESOURCE_EXHAUSTED);
+          call.end({ code: Status.RESOURCE_EXHAUSTED, message: 'etcdserver: too many requests' });
+        }
       });
       return;
     }
     const open = (call: ServerCall): StreamHandle | undefined => {
+      counter.started();
+      let handled = false;
+      const ended = (status: number): void => {
+        if (handled) return;
+        handled = true;
+        counter.handled(status);
+      };
       const handle = bridge.openStream(method, {
         send: (payload) => call.sendMessage(payload),
-        end: (status, message) => call.end({ code: status, message: message ?? '' }),
+        end: (status, message) => {
+          ended(status);
+          call.end({ code: status, message: message ?? '' });
+        },
       });
       if (handle === undefined) {
+        ended(Status.RESOURCE_EXHAUSTED);
         call.end({ code: Status.RESOURCE_EXHAUSTED, message: 'etcdserver: too many requests' });
         return undefined;
       }
-      call.onCancel(() => handle.cancel());
+      call.onCancel(() => {
+        ended(Status.CANCELLED);
+        handle.cancel();
+      });
       call.onDrain(() => handle.drained());
       return handle;
     };
@@ -151,11 +186,23 @@ async function start(config: MemberConfig, argv: readonly string[], log: Logger)
     }
   });
 
-  const http1 = createHttpHandler({ hasLeader: () => hasLeader });
-  const listeners: ClientListener[] = [];
+  const endpoints = {
+    hasLeader: () => hasLeader,
+    alarms: () => activeAlarms(callMember),
+    probes: probeChecks(callMember),
+    metrics: () => metrics.scrape(),
+  };
+  const http1 = createHttpHandler(endpoints);
+  const listeners: (ClientListener | MetricsListener)[] = [];
   for (const u of config.listenClientUrls) {
     listeners.push(await createClientListener({ host: listenHost(u), port: Number(u.port), grpc, http1 }));
     log.info({ address: u.href }, 'serving client traffic insecurely; this is strongly discouraged!');
+  }
+  const metricsHttp = createHttpHandler({ ...endpoints });
+  for (const u of config.listenMetricsUrls) {
+    if (u.protocol !== 'http:') throw new Error(`--listen-metrics-urls ${u.href}: only http:// URLs are supported by this version of Cairn (TLS is not built yet)`);
+    listeners.push(await listenMetrics({ host: listenHost(u), port: Number(u.port), handler: metricsHttp }));
+    log.info({ address: u.href }, 'serving metrics insecurely');
   }
   log.info({ memberId: ready.memberId, clusterId: ready.clusterId }, 'ready to serve client requests');
 

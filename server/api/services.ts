@@ -16,6 +16,7 @@ import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRe
 import { EtcdError, toGrpcStatus } from '../errors';
 import { STATUS_OK, type MethodHandler, type Reply, type StreamHandler } from './bridge';
 import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION } from '../version';
+import { MEMBER_METRICS_PATH } from '../metrics/member-metrics';
 
 /** InternalRequest field numbers (proto/cairn.proto) of the requests carried in entries. */
 const FIELD = { range: 3, put: 4, deleteRange: 5, txn: 6, compaction: 7 } as const;
@@ -29,6 +30,8 @@ export interface ServiceOptions {
   readonly log: Logger;
   /** The Lease service's unary methods (server/lease/service.ts); KeepAlive comes as a streaming method. */
   readonly leaseMethods?: readonly (readonly [string, Handler])[];
+  /** The member thread's metrics as Prometheus text, served as {@link MEMBER_METRICS_PATH}. */
+  readonly metricsText?: () => Promise<string>;
 }
 
 /** A method the member serves: its gRPC path, kind and handler. */
@@ -67,6 +70,7 @@ export function buildServices(opts: ServiceOptions, streaming: readonly Streamin
     ['/etcdserverpb.Cluster/MemberList', s.memberList],
   ];
   for (const [path, h] of opts.leaseMethods ?? []) table.push([path, h]);
+  if (opts.metricsText !== undefined) table.push([MEMBER_METRICS_PATH, s.metrics]);
   const methods: ServedMethod[] = table.map(([path, h]) => ({ path, kind: 'unary', handler: { unary: h } }));
   for (const m of streaming) methods.push({ path: m.path, kind: m.kind, handler: { stream: m.handler } });
   return { methods };
@@ -275,6 +279,15 @@ class Services {
         throw new EtcdError('NotCapable');
       }
       reply(STATUS_OK, pb.AlarmResponse.encode({ header: this.header(this.store.currentRevision), alarms: [] }).finish());
+    });
+
+  /** Internal (transport thread only): the member thread's metrics, UTF-8 Prometheus text. */
+  readonly metrics: Handler = (_bytes, reply) =>
+    this.guard(reply, () => {
+      this.opts.metricsText!().then(
+        (text) => reply(STATUS_OK, Buffer.from(text, 'utf8')),
+        (err) => this.fail(reply, err),
+      );
     });
 
   readonly memberList: Handler = (_bytes, reply) =>

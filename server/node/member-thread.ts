@@ -24,6 +24,7 @@ import { LeaseApplier } from '../lease/apply';
 import { LeaseService } from '../lease/service';
 import { LeaseLeaderLoop } from '../lease/leader-loop';
 import { LIMITS } from '../limits';
+import { DiskMetrics, MemberMetrics } from '../metrics/member-metrics';
 
 /**
  * How often the leader checkpoints remaining lease TTLs when --experimental-enable-lease-checkpoint
@@ -102,6 +103,7 @@ async function run(data: MemberThreadData): Promise<void> {
   // The call server needs the services, which need the member: the member reaches the server's
   // answer batch through this reference once both exist.
   let callServer: CallServer | undefined;
+  const diskMetrics = new DiskMetrics();
   const member = await Member.open({
     walDir,
     existingWal,
@@ -119,6 +121,7 @@ async function run(data: MemberThreadData): Promise<void> {
     flushAnswers: () => callServer?.flushAnswers(),
     walBlockingSaveBytesMax: LIMITS.walBlockingSaveBytesMax,
     onFatal: fatal,
+    observer: diskMetrics,
   });
   member.onLeaderChange = (leader, term) => {
     // The leader counts lease TTLs (extended by an election timeout, as etcd); others do not.
@@ -130,7 +133,8 @@ async function run(data: MemberThreadData): Promise<void> {
   const leaseLoop = new LeaseLeaderLoop({ lessor, member, clock: Date.now, log });
   leaseLoop.start();
   const watchService = (await import('../watch/service')).createWatchService({ store, member, maxRequestBytes: config.maxRequestBytes, progressIntervalMs: config.watchProgressNotifyIntervalMs, log });
-  const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log, leaseMethods: leaseService.unaryMethods }, [leaseService.keepAliveMethod, watchService.method]);
+  const memberMetrics = new MemberMetrics({ member, store: { dbSize: () => store.dbSize(), keyCount: () => store.read().range(Buffer.from([0]), Buffer.from([0]), { countOnly: true }).count } }, diskMetrics);
+  const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log, leaseMethods: leaseService.unaryMethods, metricsText: () => memberMetrics.text() }, [leaseService.keepAliveMethod, watchService.method]);
   const server = (callServer = new CallServer(
     port,
     services.methods.map((m) => m.handler),

@@ -80,6 +80,16 @@ export interface MemberOptions {
   readonly walBlockingSaveBytesMax?: number;
   /** Called when a fatal storage error makes it unsafe to go on (the process must exit). */
   readonly onFatal: (err: unknown) => void;
+  /** Told how long disk operations took (metrics); optional. */
+  readonly observer?: MemberObserver;
+}
+
+/** Receives the durations of the member's disk operations, in seconds (for metrics). */
+export interface MemberObserver {
+  /** One WAL save: the write and its fdatasync. */
+  walSaveSeconds(seconds: number): void;
+  /** One backend batch written by the store's flush. */
+  backendCommitSeconds(seconds: number): void;
 }
 
 /** The loop's wait for applied entries: index → callbacks. */
@@ -133,6 +143,10 @@ export class Member {
   private storeFlushTimer: NodeJS.Timeout | undefined;
   /** The latest hard state not yet written to the WAL (only its commit index changed). */
   private hardStateUnsaved: HardState | undefined;
+  /** Proposals that failed before being applied (timeout, no leader, too many, shutdown). */
+  private proposalsFailedCount = 0;
+  /** Times a new leader (not "none") became known. */
+  private leaderChangesSeenCount = 0;
   /** Invoked when the leader changes (metrics, health). */
   onLeaderChange: ((leader: MemberId, term: number) => void) | undefined;
 
@@ -235,6 +249,21 @@ export class Member {
     return this.appliedIndex;
   }
 
+  /** Proposals waiting to be applied (etcd's proposals_pending). */
+  get proposalsPending(): number {
+    return this.waiters.size;
+  }
+
+  /** Proposals that failed: rejected, timed out, or abandoned at shutdown (etcd's proposals_failed_total). */
+  get proposalsFailed(): number {
+    return this.proposalsFailedCount;
+  }
+
+  /** Leader changes seen since start, counting the first leader (etcd's leader_changes_seen_total). */
+  get leaderChangesSeen(): number {
+    return this.leaderChangesSeenCount;
+  }
+
   get raftStatus(): { term: number; commit: number; applied: number; lead: MemberId } {
     const s = this.node.status();
     return { term: s.term, commit: s.commit, applied: this.appliedIndex, lead: s.lead };
@@ -263,15 +292,17 @@ export class Member {
    * @throws EtcdError TooManyRequests when too many proposals wait; NoLeader without a leader.
    */
   propose(requestId: number, data: Uint8Array): Promise<unknown> {
-    if (this.closed) return Promise.reject(new EtcdError('NoLeader'));
-    if (this.waiters.size >= LIMITS.proposalsPendingMax) return Promise.reject(new EtcdError('TooManyRequests'));
-    if (this.leaderId === 0n) return Promise.reject(new EtcdError('NoLeader'));
+    if (this.closed || this.leaderId === 0n || this.waiters.size >= LIMITS.proposalsPendingMax) {
+      this.proposalsFailedCount++;
+      return Promise.reject(new EtcdError(this.closed || this.leaderId === 0n ? 'NoLeader' : 'TooManyRequests'));
+    }
     return new Promise((resolve, reject) => {
       this.waiters.set(requestId, { resolve, reject, deadlineMs: Date.now() + this.requestTimeoutMs() });
       try {
         this.node.propose(data);
       } catch (err) {
         this.waiters.delete(requestId);
+        this.proposalsFailedCount++;
         reject(new EtcdError('NoLeader'));
         return;
       }
@@ -318,6 +349,7 @@ export class Member {
     for (const [id, w] of this.waiters) {
       if (w.deadlineMs <= now) {
         this.waiters.delete(id);
+        this.proposalsFailedCount++;
         w.reject(new EtcdError('Timeout'));
       }
     }
@@ -367,7 +399,9 @@ export class Member {
         // the commit index alone is not worth an fsync; it is written with the next one (restart
         // recovers it from the store's consistent index).
         this.opts.flushAnswers?.();
+        const saveStartMs = performance.now();
         await this.wal.save(this.hardStateUnsaved, rd.entries);
+        this.opts.observer?.walSaveSeconds((performance.now() - saveStartMs) / 1000);
         this.hardStateUnsaved = undefined;
       }
       if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
@@ -394,6 +428,7 @@ export class Member {
     this.state = state;
     if (changed) {
       this.log.info({ leader: lead.toString(16), term: this.termNow, isLeader: state === StateType.Leader }, lead === 0n ? 'lost leader' : 'elected leader');
+      if (lead !== 0n) this.leaderChangesSeenCount++;
       this.onLeaderChange?.(lead, this.termNow);
       if (lead !== 0n) for (const w of this.leaderWaiters.splice(0)) w();
     }
@@ -463,7 +498,11 @@ export class Member {
     if (this.storeFlushTimer !== undefined) clearTimeout(this.storeFlushTimer);
     this.storeFlushTimer = undefined;
     this.appliedSinceFlush = 0;
-    this.store.flush().catch((err) => this.opts.onFatal(err));
+    const flushStartMs = performance.now();
+    this.store.flush().then(
+      () => this.opts.observer?.backendCommitSeconds((performance.now() - flushStartMs) / 1000),
+      (err) => this.opts.onFatal(err),
+    );
   };
 
   /** Reads field 1 (uint64 id) of an encoded internal request without decoding the rest. */
@@ -506,6 +545,7 @@ export class Member {
     clearInterval(this.sweepTimer);
     if (this.storeFlushTimer !== undefined) clearTimeout(this.storeFlushTimer);
     while (this.running) await new Promise((r) => setTimeout(r, 5));
+    this.proposalsFailedCount += this.waiters.size;
     for (const w of this.waiters.values()) w.reject(new EtcdError('NoLeader'));
     this.waiters.clear();
     for (const w of [...(this.readRoundInFlight?.waiters ?? []), ...this.readNext]) w.reject(new EtcdError('NoLeader'));
