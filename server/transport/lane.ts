@@ -84,6 +84,8 @@ export class Lane {
   private started = false;
   /** Date.now() when the lane last became connected; undefined while it is not. */
   connectedSinceMs: number | undefined;
+  /** The URL of the current connection, when connected. */
+  connectedUrl: string | undefined;
 
   constructor(private readonly opts: LaneOptions) {
     this.urls = opts.urls;
@@ -186,6 +188,7 @@ export class Lane {
     this.stateValue = 'connected';
     this.failures = 0;
     this.connectedSinceMs = Date.now();
+    this.connectedUrl = url;
     this.opts.log.info({ ...this.opts.logFields, lane: this.opts.kind, url }, 'peer stream connected');
     this.opts.onActive(true);
     this.pingSentMs = undefined;
@@ -275,6 +278,7 @@ export class Lane {
 
   private setInactive(): void {
     this.connectedSinceMs = undefined;
+    this.connectedUrl = undefined;
     this.opts.onActive(false);
   }
 

@@ -57,7 +57,8 @@ export class PeerTransport {
   private readonly incomingSessions = new Set<http2.ServerHttp2Session>();
   private bound: URL[] = [];
   private state: 'new' | 'starting' | 'started' | 'closed' = 'new';
-  private readonly unreachablePending = new Set<bigint>();
+  /** Peers to report unreachable at the end of this turn, with the messages dropped for each. */
+  private readonly unreachablePending = new Map<bigint, number>();
   private unreachableFlushScheduled = false;
 
   constructor(private readonly opts: PeerTransportOptions) {
@@ -126,11 +127,11 @@ export class PeerTransport {
       const bytes = encodedMessageBytes(m);
       if (bytes > this.limits.messageBytesMax) {
         this.log.error({ peer: formatId(peer.id), type: m.type, bytes }, 'dropped a message larger than messageBytesMax');
-        this.reportUnreachable(peer.id);
+        this.reportUnreachable(peer.id, 1);
         continue;
       }
       const lane = m.type === MessageType.MsgApp ? peer.app : peer.msg;
-      if (!lane.enqueue(m, bytes)) this.reportUnreachable(peer.id);
+      if (!lane.enqueue(m, bytes)) this.reportUnreachable(peer.id, 1);
     }
   }
 
@@ -214,13 +215,14 @@ export class PeerTransport {
 
   private sendSnapshot(peer: Peer, m: Message): void {
     const id = peer.id;
-    if (peer.snapshot !== undefined || peer.msg.state !== 'connected') {
+    const url = peer.msg.connectedUrl;
+    if (peer.snapshot !== undefined || url === undefined) {
       this.log.warn({ peer: formatId(id), inFlight: peer.snapshot !== undefined, lane: peer.msg.state }, 'dropped a snapshot: one is in flight or the peer is not connected');
       this.later(() => this.opts.onSnapshotStatus(id, false));
       return;
     }
     const transfer = sendSnapshot({
-      url: peer.urls[0],
+      url,
       headers: streamHeaders({ clusterId: this.opts.clusterId, from: this.opts.memberId, to: id }),
       message: m,
       limits: this.limits,
@@ -234,16 +236,20 @@ export class PeerTransport {
     });
   }
 
-  private reportUnreachable(id: bigint): void {
-    this.unreachablePending.add(id);
+  /** Reports `id` unreachable once per turn however many of its messages were dropped (`dropped`). */
+  private reportUnreachable(id: bigint, dropped = 0): void {
+    this.unreachablePending.set(id, (this.unreachablePending.get(id) ?? 0) + dropped);
     if (this.unreachableFlushScheduled) return;
     this.unreachableFlushScheduled = true;
     setImmediate(() => {
       this.unreachableFlushScheduled = false;
-      const ids = [...this.unreachablePending];
+      const pending = [...this.unreachablePending];
       this.unreachablePending.clear();
       if (this.state === 'closed') return;
-      for (const pid of ids) this.opts.onUnreachable(pid);
+      for (const [pid, n] of pending) {
+        if (n > 0) this.log.debug({ peer: formatId(pid), dropped: n }, 'dropped messages to an unreachable or slow peer');
+        this.opts.onUnreachable(pid);
+      }
     });
   }
 
