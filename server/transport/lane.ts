@@ -27,8 +27,6 @@ export interface LaneOptions {
   readonly logFields: object;
   /** Messages were lost (queue emptied by a failure, or a connection with writes in flight broke). */
   readonly onLoss: () => void;
-  /** The lane became connected (true) or stopped being connected (false). */
-  readonly onActive: (active: boolean) => void;
 }
 
 interface Queued {
@@ -190,7 +188,6 @@ export class Lane {
     this.connectedSinceMs = Date.now();
     this.connectedUrl = url;
     this.opts.log.info({ ...this.opts.logFields, lane: this.opts.kind, url }, 'peer stream connected');
-    this.opts.onActive(true);
     this.pingSentMs = undefined;
     this.pingTimer = setInterval(() => this.ping(gen), this.opts.limits.pingIntervalMs);
     this.flush();
@@ -279,7 +276,6 @@ export class Lane {
   private setInactive(): void {
     this.connectedSinceMs = undefined;
     this.connectedUrl = undefined;
-    this.opts.onActive(false);
   }
 
   private teardown(): void {

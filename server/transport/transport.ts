@@ -151,7 +151,6 @@ export class PeerTransport {
         log: this.log,
         logFields,
         onLoss: () => this.reportUnreachable(id),
-        onActive: () => undefined,
       });
     const peer: Peer = { id, urls, msg: lane('msg'), app: lane('app'), snapshot: undefined };
     this.peers.set(id, peer);
