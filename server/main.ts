@@ -13,6 +13,7 @@ import { CallBridge, type ResultBatch, type StreamHandle } from './api/bridge';
 import { GrpcServer, Status, type ServerCall } from './api/grpc/server';
 import { createClientListener, type ClientListener } from './api/listener';
 import { createHttpHandler } from './api/http';
+import { createGateway } from './api/gateway';
 import { LIMITS } from './limits';
 import type { FromMember, MemberThreadData } from './node/member-thread';
 import { CAIRN_VERSION, ETCD_SERVER_VERSION } from './version';
@@ -192,7 +193,9 @@ async function start(config: MemberConfig, argv: readonly string[], log: Logger)
     probes: probeChecks(callMember),
     metrics: () => metrics.scrape(),
   };
-  const http1 = createHttpHandler(endpoints);
+  // The JSON gateway on client URLs only; JSON and base64 make a request up to ~1.4x its protobuf size.
+  const gateway = createGateway({ call: callMember, servedPaths: ready.methods.map((m) => m.path), bodyBytesMax: 2 * config.maxRequestBytes + GRPC_OVERHEAD_BYTES });
+  const http1 = createHttpHandler({ ...endpoints, gateway });
   const listeners: (ClientListener | MetricsListener)[] = [];
   for (const u of config.listenClientUrls) {
     listeners.push(await createClientListener({ host: listenHost(u), port: Number(u.port), grpc, http1 }));
