@@ -11,6 +11,7 @@
 import { keyValueSize, writeKeyValue, type KeyValueFields } from '../mvcc/kv-codec';
 import type { StoredKeyValue } from '../mvcc/types';
 import type { KvRangeResult } from './kv';
+import { varintSize, writeVarint } from '../../proto/varint';
 
 /** The header fields the host owns. */
 export interface ResponseHeaderFields {
@@ -21,24 +22,6 @@ export interface ResponseHeaderFields {
 
 const EMPTY = Buffer.alloc(0);
 const TWO_POW_32 = 0x1_0000_0000;
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  while (n >= 128) {
-    buf[pos++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[pos++] = n;
-  return pos;
-}
 
 /**
  * A uint64 split into 32-bit halves, for varint writing without bigint arithmetic per call. The

@@ -9,6 +9,7 @@
  * can hand out the KeyValue bytes as a view, without copying.
  */
 import assert from 'node:assert';
+import { varintSize, varintSizeBigint, writeVarint, writeVarintBigint } from '../../proto/varint';
 
 /** First byte of a stored value. */
 export const StoredFlag = {
@@ -36,45 +37,13 @@ const TAG_VERSION = 0x20; // field 4, varint
 const TAG_VALUE = 0x2a; // field 5, length-delimited
 const TAG_LEASE = 0x30; // field 6, varint
 
-/** Bytes a varint of the non-negative safe integer `n` takes. */
+/** Bytes a varint of `n` takes (a negative int64 takes 10). */
 function varintSizeOfNumber(n: number): number {
-  if (n < 0) return 10;
-  let size = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    size += 1;
-  }
-  return size;
-}
-
-function varintSizeOfBigint(n: bigint): number {
-  let u = BigInt.asUintN(64, n);
-  let size = 1;
-  while (u >= 128n) {
-    u >>= 7n;
-    size += 1;
-  }
-  return size;
+  return n < 0 ? 10 : varintSize(n);
 }
 
 function writeVarintNumber(buf: Uint8Array, pos: number, n: number): number {
-  if (n < 0) return writeVarintBigint(buf, pos, BigInt(n));
-  while (n >= 128) {
-    buf[pos++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[pos++] = n;
-  return pos;
-}
-
-function writeVarintBigint(buf: Uint8Array, pos: number, n: bigint): number {
-  let u = BigInt.asUintN(64, n);
-  while (u >= 128n) {
-    buf[pos++] = Number(u & 0x7fn) | 0x80;
-    u >>= 7n;
-  }
-  buf[pos++] = Number(u);
-  return pos;
+  return n < 0 ? writeVarintBigint(buf, pos, BigInt(n)) : writeVarint(buf, pos, n);
 }
 
 function int64FieldSize(n: number): number {
@@ -97,7 +66,7 @@ export function keyValueSize(kv: KeyValueFields): number {
     int64FieldSize(kv.modRevision) +
     int64FieldSize(kv.version) +
     bytesFieldSize(kv.value) +
-    (kv.lease === 0n ? 0 : 1 + varintSizeOfBigint(kv.lease))
+    (kv.lease === 0n ? 0 : 1 + varintSizeBigint(kv.lease))
   );
 }
 

@@ -1,7 +1,8 @@
 /** The peer wire codec: every Message round-trips (property), framing survives any chunking, and malformed bytes fail with CodecError. */
 import fc from 'fast-check';
 import { EntryType, Message, MessageType } from '../raft/types';
-import { CodecError, decodeMessage, encodedMessageBytes, encodeMessage, encodeMessageInto, varintBytes } from './codec';
+import { CodecError, decodeMessage, encodedMessageBytes, encodeMessage, encodeMessageInto } from './codec';
+import { varintSize } from '../../proto/varint';
 import { Frame, FrameReader, FrameTooLargeError, writeU32 } from './framing';
 
 const safeInt = fc.oneof(fc.nat(300), fc.nat(), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }));
@@ -69,10 +70,10 @@ describe('message codec', () => {
     expect(encodeMessage(m).length).toBeLessThanOrEqual(28);
   });
 
-  test('varintBytes matches the encoding at every boundary', () => {
+  test('varintSize matches the encoding at every boundary', () => {
     for (const n of [0, 127, 128, 16383, 16384, 2 ** 31 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
       const m: Message = { type: 0, to: 0n, from: 0n, term: n, logTerm: 0, index: 0, commit: 0, reject: false, rejectHint: 0, entries: [] };
-      expect(encodeMessage(m).length).toBe(18 + varintBytes(n) + 5);
+      expect(encodeMessage(m).length).toBe(18 + varintSize(n) + 5);
       expect(decodeMessage(encodeMessage(m)).term).toBe(n);
     }
   });

@@ -15,6 +15,7 @@
  * buffer: trailing bytes are an error. Framing on a stream is framing.ts's job.
  */
 import { ConfState, Entry, EntryType, Message, MessageType, Snapshot } from '../raft/types';
+import { varintSize } from '../../proto/varint';
 
 const FLAG_REJECT = 1;
 const FLAG_SNAPSHOT = 2;
@@ -32,26 +33,16 @@ export class CodecError extends Error {
   readonly code = 'ERR_TRANSPORT_CODEC';
 }
 
-/** Bytes `n` (a non-negative safe integer) takes as a varint. */
-export function varintBytes(n: number): number {
-  let bytes = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    bytes++;
-  }
-  return bytes;
-}
-
 /** Bytes `encodeMessage(m)` produces, computed without encoding. */
 export function encodedMessageBytes(m: Message): number {
   let size = 2 + 16;
-  size += varintBytes(m.term) + varintBytes(m.logTerm) + varintBytes(m.index) + varintBytes(m.commit);
-  size += varintBytes(m.rejectHint) + varintBytes(m.entries.length);
+  size += varintSize(m.term) + varintSize(m.logTerm) + varintSize(m.index) + varintSize(m.commit);
+  size += varintSize(m.rejectHint) + varintSize(m.entries.length);
   for (const e of m.entries) {
-    size += varintBytes(e.term) + varintBytes(e.index) + 1 + varintBytes(e.data.length) + e.data.length;
+    size += varintSize(e.term) + varintSize(e.index) + 1 + varintSize(e.data.length) + e.data.length;
   }
   if (m.snapshot !== undefined) size += snapshotBytes(m.snapshot);
-  if (m.context !== undefined) size += varintBytes(m.context.length) + m.context.length;
+  if (m.context !== undefined) size += varintSize(m.context.length) + m.context.length;
   return size;
 }
 
@@ -59,13 +50,13 @@ function snapshotBytes(s: Snapshot): number {
   const md = s.metadata;
   const cs = md.confState;
   return (
-    varintBytes(md.index) +
-    varintBytes(md.term) +
-    varintBytes(cs.voters.length) +
+    varintSize(md.index) +
+    varintSize(md.term) +
+    varintSize(cs.voters.length) +
     8 * cs.voters.length +
-    varintBytes(cs.learners.length) +
+    varintSize(cs.learners.length) +
     8 * cs.learners.length +
-    varintBytes(s.data.length) +
+    varintSize(s.data.length) +
     s.data.length
   );
 }

@@ -8,6 +8,7 @@
  * 7 fragment, 11 events. Protobuf lets fields come in any order; we write them in field order.
  */
 import type { MvccEvent } from '../mvcc/types';
+import { varintSize, varintSizeBigint, writeVarint, writeVarintBigint } from '../../proto/varint';
 
 const TAG_EVENT_TYPE = 0x08;
 const TAG_EVENT_KV = 0x12;
@@ -17,35 +18,11 @@ const TAG_RESPONSE_FRAGMENT = 0x38;
 const TAG_RESPONSE_EVENTS = 0x5a;
 const EVENT_TYPE_DELETE = 1;
 
-/** Bytes of the varint of a non-negative safe integer. */
-export function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  while (n >= 128) {
-    buf[pos++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[pos++] = n;
-  return pos;
-}
-
 /** The varint of an int64 (negative: 10 bytes of two's complement). */
 export function int64Varint(n: bigint): Buffer {
-  let u = BigInt.asUintN(64, n);
-  const bytes: number[] = [];
-  while (u >= 128n) {
-    bytes.push(Number(u & 0x7fn) | 0x80);
-    u >>= 7n;
-  }
-  bytes.push(Number(u));
-  return Buffer.from(bytes);
+  const buf = Buffer.allocUnsafe(varintSizeBigint(n));
+  writeVarintBigint(buf, 0, n);
+  return buf;
 }
 
 /** Looks up the key-value before an event (etcd: the key at modRevision - 1), or undefined. */
