@@ -256,7 +256,8 @@ class Services {
     this.guard(reply, () => {
       const req = decode(pb.HashKVRequest, bytes);
       const rev = toNumber(req.revision);
-      this.store.hashKV(rev === 0 ? this.store.currentRevision : rev).then(
+      // 0 asks for the current revision, which etcd hashes even when it is the compacted one.
+      this.store.hashKV(rev).then(
         (h) => this.guard(reply, () => reply(STATUS_OK, pb.HashKVResponse.encode({ header: this.header(this.store.currentRevision), hash: h.hash, compactRevision: h.compactRevision }).finish())),
         (err) => this.fail(reply, err),
       );
@@ -265,7 +266,7 @@ class Services {
   readonly hash: Handler = (_bytes, reply) =>
     this.guard(reply, () => {
       // Cairn's Hash covers the key-value history the store holds (its whole state machine).
-      this.store.hashKV(this.store.currentRevision).then(
+      this.store.hashKV(0).then(
         (h) => this.guard(reply, () => reply(STATUS_OK, pb.HashResponse.encode({ header: this.header(this.store.currentRevision), hash: h.hash }).finish())),
         (err) => this.fail(reply, err),
       );

@@ -167,6 +167,11 @@ export interface MvccStore {
    */
   compact(revision: number): CompactResult;
   /** Hash of all key-value history in (compactRevision, revision]; equal on members with equal history. */
+  /**
+   * Hash of the key-value history in (compactRevision, revision]. `revision` 0 means the current
+   * revision and is never refused, as in etcd; an explicit revision ≤ compactRevision throws
+   * CompactedError, one past the current revision FutureRevisionError.
+   */
   hashKV(revision: number): Promise<HashKVResult>;
   /** Size of the backend on disk in bytes (approximate), and in use. */
   dbSize(): Promise<{ sizeBytes: number; sizeInUseBytes: number }>;
