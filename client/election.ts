@@ -148,24 +148,40 @@ export class Election {
    * @example for await (const leader of election.observe()) console.log('leader is', leader.value.toString());
    */
   async *observe(options: { signal?: AbortSignal } = {}): AsyncGenerator<KeyValue> {
+    // The leader is the candidate with the lowest create revision. Like etcd's observe, this follows
+    // the leader key's own events (every proclaimed value is seen), and when that key goes, reads
+    // the next leader as of that very revision, so nothing between the two is skipped.
+    const leaderAt = async (revision: bigint | undefined): Promise<KeyValue | undefined> => {
+      const q = this.view.getAll().prefix(this.prefix).options({ sort: { target: 'createRevision', order: 'ascend' }, limit: 1 });
+      if (revision !== undefined) q.revision(revision);
+      return (await q.exec()).kvs[0];
+    };
     const first = await this.view
       .getAll()
       .prefix(this.prefix)
       .options({ sort: { target: 'createRevision', order: 'ascend' }, limit: 1 })
       .exec();
-    let current = first.kvs[0];
+    let current: KeyValue | undefined = first.kvs[0];
     if (current !== undefined) yield current;
     const watcher = this.view.watch({ prefix: this.prefix }, { startRevision: first.header.revision + 1n });
     const onAbort = (): void => void watcher.cancel();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      for await (const _ of watcher) {
-        void _;
-        const leader = await this.leader();
-        if (leader === null) continue;
-        if (current === undefined || !leader.key.equals(current.key) || leader.modRevision !== current.modRevision) {
-          current = leader;
-          yield leader;
+      for await (const ev of watcher) {
+        if (current !== undefined && ev.kv.key.equals(current.key)) {
+          if (ev.type === 'put') {
+            current = ev.kv;
+            yield ev.kv;
+            continue;
+          }
+          current = undefined; // the leader resigned or its lease expired
+        }
+        if (current === undefined) {
+          const leader = await leaderAt(ev.revision);
+          if (leader !== undefined) {
+            current = leader;
+            yield leader;
+          }
         }
       }
     } finally {
@@ -173,4 +189,5 @@ export class Election {
       await watcher.cancel();
     }
   }
+
 }
