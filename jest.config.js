@@ -2,7 +2,9 @@
  * first (scripts/setup.js), and tests that start server processes run the built `dist/` code. */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/proto', '<rootDir>/server', '<rootDir>/client', '<rootDir>/k8s-layer', '<rootDir>/benchmarks', '<rootDir>/test'],
+  roots: ['<rootDir>'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  modulePathIgnorePatterns: ['<rootDir>/dist/'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
   testTimeout: 60000,
