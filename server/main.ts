@@ -51,6 +51,12 @@ export function main(argv: readonly string[]): void {
   });
 }
 
+/** The request headers the member's streaming services read: etcd's `hasleader` (clientv3.WithRequireLeader). */
+function streamMetadata(call: ServerCall): Record<string, string> | undefined {
+  const hasLeader = call.metadata['hasleader'];
+  return typeof hasLeader === 'string' ? { hasleader: hasLeader } : undefined;
+}
+
 function listenHost(u: URL): string {
   // etcd's default URLs say localhost; serve it where etcdctl's default endpoint looks (127.0.0.1).
   return u.hostname === 'localhost' ? '127.0.0.1' : u.hostname.replace(/^\[|\]$/g, '');
@@ -152,13 +158,17 @@ async function start(config: MemberConfig, argv: readonly string[], log: Logger)
         handled = true;
         counter.handled(status);
       };
-      const handle = bridge.openStream(method, {
-        send: (payload) => call.sendMessage(payload),
-        end: (status, message) => {
-          ended(status);
-          call.end({ code: status, message: message ?? '' });
+      const handle = bridge.openStream(
+        method,
+        {
+          send: (payload) => call.sendMessage(payload),
+          end: (status, message) => {
+            ended(status);
+            call.end({ code: status, message: message ?? '' });
+          },
         },
-      });
+        streamMetadata(call),
+      );
       if (handle === undefined) {
         ended(Status.RESOURCE_EXHAUSTED);
         call.end({ code: Status.RESOURCE_EXHAUSTED, message: 'etcdserver: too many requests' });

@@ -157,6 +157,17 @@ describe('call bridge: streaming calls', () => {
     close();
   });
 
+  it('passes the request metadata the transport gives to the member stream', async () => {
+    const seen: Record<string, string>[] = [];
+    const capture = { stream: (s: MemberStream) => seen.push({ ...s.metadata }) };
+    const { bridge, close } = pair([capture]);
+    bridge.openStream(0, recordingSink().sink, { hasleader: 'true' });
+    bridge.openStream(0, recordingSink().sink);
+    await tick();
+    expect(seen).toEqual([{ hasleader: 'true' }, {}]);
+    close();
+  });
+
   it('delivers a client cancel to the member and bounds the number of open streams', async () => {
     let cancels = 0;
     const idle = { stream: (s: MemberStream) => s.onCancel(() => cancels++) };

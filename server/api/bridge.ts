@@ -195,13 +195,16 @@ export class CallBridge {
     return true;
   }
 
-  /** Opens a streaming call in the member; undefined when too many are open. */
-  openStream(method: number, sink: StreamSink): StreamHandle | undefined {
+  /**
+   * Opens a streaming call in the member; undefined when too many are open. `metadata` carries the
+   * request headers the member's services read (e.g. `hasleader`).
+   */
+  openStream(method: number, sink: StreamSink, metadata?: Readonly<Record<string, string>>): StreamHandle | undefined {
     if (this.streams.size >= this.limits.streamsMax) return undefined;
     const id = this.newId();
     const state: OpenStream = { sink, writable: true, unwritableBytes: 0 };
     this.streams.set(id, state);
-    this.writer.add(CallOp.StreamOpen, id, method, null, undefined);
+    this.writer.add(CallOp.StreamOpen, id, method, metadata === undefined ? null : JSON.stringify(metadata), undefined);
     const open = (): boolean => this.streams.get(id) === state;
     return {
       message: (payload) => {
@@ -291,6 +294,8 @@ export type Reply = (status: number, payload: Uint8Array | undefined, message?: 
 
 /** A streaming call as a service in the member thread sees it. */
 export interface MemberStream {
+  /** Request headers the transport passed on (e.g. `hasleader`), lowercase names. */
+  readonly metadata: Readonly<Record<string, string>>;
   /** Request messages; the bytes are a view: copy to keep. */
   onMessage(cb: (message: Uint8Array) => void): void;
   onHalfClose(cb: () => void): void;
@@ -307,6 +312,8 @@ export interface MemberStream {
 
 export type StreamHandler = (stream: MemberStream) => void;
 
+const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
+
 /** Per method index: a unary handler, or a streaming one. */
 export type MethodHandler = { readonly unary: CallHandler } | { readonly stream: StreamHandler };
 
@@ -322,6 +329,7 @@ class MemberStreamImpl implements MemberStream {
     private readonly id: number,
     private readonly writer: BatchWriter,
     private readonly onEnded: (id: number) => void,
+    readonly metadata: Readonly<Record<string, string>>,
   ) {}
 
   onMessage(cb: (message: Uint8Array) => void): void {
@@ -393,7 +401,7 @@ export class CallServer {
           this.unary(id, batch.codes[i]!, payloadOf(batch, all, i));
           break;
         case CallOp.StreamOpen:
-          this.open(id, batch.codes[i]!);
+          this.open(id, batch.codes[i]!, batch.messages[i] ?? null);
           break;
         case CallOp.StreamMessage:
           this.streams.get(id)?.deliver(payloadOf(batch, all, i));
@@ -432,10 +440,11 @@ export class CallServer {
     }
   }
 
-  private open(id: number, method: number): void {
+  private open(id: number, method: number, metadataJson: string | null): void {
     const handler = this.handlers[method];
     assert(handler !== undefined && 'stream' in handler, `no stream handler for method ${method}`);
-    const stream = new MemberStreamImpl(id, this.writer, (done) => this.streams.delete(done));
+    const metadata = metadataJson === null ? NO_METADATA : (JSON.parse(metadataJson) as Record<string, string>);
+    const stream = new MemberStreamImpl(id, this.writer, (done) => this.streams.delete(done), metadata);
     this.streams.set(id, stream);
     try {
       handler.stream(stream);

@@ -22,7 +22,13 @@ export interface WatchMemberInfo {
   readonly clusterId: bigint;
   readonly memberId: bigint;
   readonly term: number;
+  /** The current leader, 0n when there is none. */
+  readonly leader: bigint;
 }
+
+const STATUS_UNAVAILABLE = 14;
+/** etcd's rpctypes.ErrNoLeader text. */
+const NO_LEADER = 'etcdserver: no leader';
 
 export interface WatchServiceOptions {
   readonly store: MvccStore;
@@ -81,19 +87,36 @@ export function createWatchService(opts: WatchServiceOptions): WatchService {
   const hub = new WatchHub({ store: opts.store, onError: (err) => opts.log.error({ err }, 'watch catch-up failed') });
   const headers = new MemberHeaders(opts.member);
   const streams = new Set<WatchStream>();
+  /** Streams opened with `hasleader: true`: ended when the member has no leader, as etcd does. */
+  const requireLeader = new Map<WatchStream, MemberStream>();
   const interval = Math.max(1, opts.progressIntervalMs);
   const timer = setInterval(() => {
     const now = Date.now();
     for (const s of streams) s.tick(now);
+    if (opts.member.leader === 0n) {
+      for (const [s, call] of requireLeader) {
+        call.end(STATUS_UNAVAILABLE, NO_LEADER);
+        s.close();
+        streams.delete(s);
+        requireLeader.delete(s);
+      }
+    }
   }, Math.min(interval, WATCH_LIMITS.progressTickMaxMs));
   timer.unref();
 
   const handler = (call: MemberStream): void => {
+    const wantsLeader = call.metadata.hasleader === 'true';
+    if (wantsLeader && opts.member.leader === 0n) {
+      call.end(STATUS_UNAVAILABLE, NO_LEADER);
+      return;
+    }
     const stream = new WatchStream({ hub, headers, out: call, maxRequestBytes: opts.maxRequestBytes, progressIntervalMs: interval, nowMs: Date.now() });
     streams.add(stream);
+    if (wantsLeader) requireLeader.set(stream, call);
     const finish = (): void => {
       stream.close();
       streams.delete(stream);
+      requireLeader.delete(stream);
     };
     call.onMessage((bytes) => {
       try {
