@@ -5,7 +5,7 @@
  * is serializable), and encodes the answer with a response header (cluster, member, revision, term).
  */
 import * as protobuf from 'protobufjs/minimal';
-import { cairnpb, etcdserverpb as pb, fromBigInt, toNumber, type Long } from '../../proto';
+import { cairnpb, etcdserverpb as pb, fromBigInt, toBigInt, toNumber, type Long } from '../../proto';
 import type { MvccStore } from '../mvcc/types';
 import type { Member } from '../node/member';
 import type { Logger } from '../log';
@@ -14,12 +14,13 @@ import type { LeaseApplier } from '../lease/apply';
 import { encodeRangeResponse } from '../apply/range-codec';
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from '../apply/validate';
 import { EtcdError, toGrpcStatus } from '../errors';
+import { alarmText, type QuotaApplier, type QuotaRequest } from '../apply/quota';
 import { STATUS_OK, type MethodHandler, type Reply, type StreamHandler } from './bridge';
 import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION } from '../version';
 import { MEMBER_METRICS_PATH } from '../metrics/member-metrics';
 
 /** InternalRequest field numbers (proto/cairn.proto) of the requests carried in entries. */
-const FIELD = { range: 3, put: 4, deleteRange: 5, txn: 6, compaction: 7 } as const;
+const FIELD = { range: 3, put: 4, deleteRange: 5, txn: 6, compaction: 7, alarm: 10 } as const;
 
 export interface ServiceOptions {
   readonly member: Member;
@@ -32,6 +33,8 @@ export interface ServiceOptions {
   readonly leaseMethods?: readonly (readonly [string, Handler])[];
   /** The member thread's metrics as Prometheus text, served as {@link MEMBER_METRICS_PATH}. */
   readonly metricsText?: () => Promise<string>;
+  /** The space quota and alarms (server/apply/quota.ts); absent: no quota, no alarms. */
+  readonly quota?: QuotaApplier;
 }
 
 /** A method the member serves: its gRPC path, kind and handler. */
@@ -67,9 +70,14 @@ export function buildServices(opts: ServiceOptions, streaming: readonly Streamin
     ['/etcdserverpb.Maintenance/Hash', s.hash],
     ['/etcdserverpb.Maintenance/HashKV', s.hashKV],
     ['/etcdserverpb.Maintenance/Alarm', s.alarm],
+    ['/etcdserverpb.Maintenance/Defragment', s.defragment],
+    ['/etcdserverpb.Maintenance/MoveLeader', s.moveLeader],
     ['/etcdserverpb.Cluster/MemberList', s.memberList],
   ];
-  for (const [path, h] of opts.leaseMethods ?? []) table.push([path, h]);
+  for (const [path, h] of opts.leaseMethods ?? []) {
+    // LeaseGrant grows the store: the quota is checked before the lease service proposes it.
+    table.push([path, path === '/etcdserverpb.Lease/LeaseGrant' ? s.quotaChecked(() => ({ leaseGrant: {} }), h) : h]);
+  }
   if (opts.metricsText !== undefined) table.push([MEMBER_METRICS_PATH, s.metrics]);
   const methods: ServedMethod[] = table.map(([path, h]) => ({ path, kind: 'unary', handler: { unary: h } }));
   for (const m of streaming) methods.push({ path: m.path, kind: m.kind, handler: { stream: m.handler } });
@@ -159,6 +167,32 @@ class Services {
     );
   }
 
+  /**
+   * etcd's quota check before proposing: when `r` does not fit, the NOSPACE alarm is raised through
+   * Raft, then the call fails with NoSpace. Returns true when the request may be proposed.
+   */
+  private checkQuota(r: QuotaRequest, reply: Reply): boolean {
+    const quota = this.opts.quota;
+    if (quota === undefined || quota.quota.available(r)) return true;
+    const raise = pb.AlarmRequest.encode({ action: pb.AlarmRequest.AlarmAction.ACTIVATE, memberID: this.memberId, alarm: pb.AlarmType.NOSPACE }).finish();
+    const id = this.member.newRequestId();
+    const data = protobuf.Writer.create().uint32(8).uint64(id).uint32((FIELD.alarm << 3) | 2).bytes(raise).finish();
+    const noSpace = (): void => this.fail(reply, new EtcdError('NoSpace'));
+    this.member.propose(id, data).then(noSpace, (err) => {
+      this.log.warn({ err }, 'could not raise the NOSPACE alarm');
+      noSpace();
+    });
+    return false;
+  }
+
+  /** Wraps another module's handler with the quota check of the request `price` describes. */
+  quotaChecked(price: (bytes: Uint8Array) => QuotaRequest, h: Handler): Handler {
+    return (bytes, reply) =>
+      this.guard(reply, () => {
+        if (this.checkQuota(price(bytes), reply)) h(bytes, reply);
+      });
+  }
+
   private afterRead(serializable: boolean, reply: Reply, read: () => void): void {
     if (serializable) {
       read();
@@ -187,7 +221,9 @@ class Services {
 
   readonly put: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      checkPutRequest(decode(pb.PutRequest, bytes));
+      const req = decode(pb.PutRequest, bytes);
+      checkPutRequest(req);
+      if (!this.checkQuota({ put: req }, reply)) return;
       this.proposeRaw(FIELD.put, bytes, reply, (r) => pb.PutResponse.encode(this.withHeader(r as pb.PutResponse)).finish());
     });
 
@@ -209,6 +245,7 @@ class Services {
         });
         return;
       }
+      if (!this.checkQuota({ txn: req }, reply)) return;
       this.proposeRaw(FIELD.txn, bytes, reply, (r) => pb.TxnResponse.encode(this.withHeader(r as pb.TxnResponse)).finish());
     });
 
@@ -242,7 +279,8 @@ class Services {
               raftIndex: raft.commit,
               raftTerm: raft.term,
               raftAppliedIndex: raft.applied,
-              errors: [],
+              // As etcd: no leader, then each raised alarm as its text.
+              errors: [...(raft.lead === 0n ? [toGrpcStatus(new EtcdError('NoLeader')).message] : []), ...(this.opts.quota?.alarms.get().map(alarmText) ?? [])],
               dbSizeInUse: sizeInUseBytes,
               isLearner: false,
             };
@@ -275,11 +313,50 @@ class Services {
   readonly alarm: Handler = (bytes, reply) =>
     this.guard(reply, () => {
       const req = decode(pb.AlarmRequest, bytes);
-      if (req.action !== pb.AlarmRequest.AlarmAction.GET) {
-        // Alarms are raised by the space quota, which is not built yet; there is nothing to change.
-        throw new EtcdError('NotCapable');
+      const quota = this.opts.quota;
+      const answer = (r: unknown): Uint8Array => pb.AlarmResponse.encode({ ...(r as pb.IAlarmResponse), header: this.header(this.store.currentRevision) }).finish();
+      const isGet = (req.action ?? pb.AlarmRequest.AlarmAction.GET) === pb.AlarmRequest.AlarmAction.GET;
+      if (quota === undefined && !isGet) throw new EtcdError('NotCapable');
+      if (isGet || quota === undefined) {
+        // GET is answered from this member's applied alarm list (etcd 3.4 sends it through Raft).
+        reply(STATUS_OK, answer(quota?.alarm({ action: pb.AlarmRequest.AlarmAction.GET, alarm: req.alarm }) ?? { alarms: [] }));
+        return;
       }
-      reply(STATUS_OK, pb.AlarmResponse.encode({ header: this.header(this.store.currentRevision), alarms: [] }).finish());
+      this.proposeRaw(FIELD.alarm, bytes, reply, answer);
+    });
+
+  /** Online: LevelDB compacts the whole key range while reads and writes go on. */
+  readonly defragment: Handler = (_bytes, reply) =>
+    this.guard(reply, () => {
+      const started = Date.now();
+      this.store
+        .defragment()
+        .then(() => this.opts.quota?.quota.refresh())
+        .then(
+          () =>
+            this.guard(reply, () => {
+              this.log.info({ tookMs: Date.now() - started }, 'finished defragmenting the backend');
+              reply(STATUS_OK, pb.DefragmentResponse.encode({ header: this.header(this.store.currentRevision) }).finish());
+            }),
+          (err) => this.fail(reply, err),
+        );
+    });
+
+  /**
+   * As etcd's MoveLeader: only the leader transfers; a transferee that is not a voting member is
+   * refused (ErrBadLeaderTransferee). On one member the only valid transferee is the leader itself,
+   * which etcd answers with success at once.
+   */
+  readonly moveLeader: Handler = (bytes, reply) =>
+    this.guard(reply, () => {
+      const req = decode(pb.MoveLeaderRequest, bytes);
+      if (!this.member.isLeader) throw new EtcdError('NotLeader');
+      const target = toBigInt(req.targetID ?? 0);
+      const m = this.member.members.find((x) => x.id === target);
+      if (m === undefined || m.isLearner) throw new EtcdError('BadLeaderTransferee');
+      // Another voting member cannot exist until replication lands: the transfer is to the leader itself.
+      if (target !== this.member.memberId) throw new EtcdError('BadLeaderTransferee');
+      reply(STATUS_OK, pb.MoveLeaderResponse.encode({ header: this.header(this.store.currentRevision) }).finish());
     });
 
   /** Internal (transport thread only): the member thread's metrics, UTF-8 Prometheus text. */
@@ -306,8 +383,15 @@ class Services {
 }
 
 /** Applies one committed entry's internal request to the state machine (the member's EntryApplier). */
-export function applyInternalRequest(applier: KvApplier, data: Uint8Array, leases?: LeaseApplier): unknown {
+export function applyInternalRequest(applier: KvApplier, data: Uint8Array, leases?: LeaseApplier, quota?: QuotaApplier): unknown {
   const req = cairnpb.InternalRequest.decode(data);
+  if (quota !== undefined) {
+    // etcd's capped and quota appliers: requests that grow the store fail while NOSPACE is raised.
+    if (req.alarm != null) return quota.alarm(req.alarm);
+    if (req.put != null) return quota.guard({ put: req.put }, () => applier.put(req.put!));
+    if (req.txn != null) return quota.guard({ txn: req.txn }, () => applier.txn(req.txn!));
+    if (req.leaseGrant != null && leases !== undefined) return quota.guard({ leaseGrant: req.leaseGrant }, () => leases.grant(req.leaseGrant!));
+  }
   if (leases !== undefined) {
     if (req.leaseGrant != null) return leases.grant(req.leaseGrant);
     if (req.leaseRevoke != null) return leases.revoke(req.leaseRevoke);

@@ -41,6 +41,8 @@ export interface Backend {
   approximateSize(gte: Uint8Array, lt: Uint8Array): Promise<number>;
   /** Bytes the backend takes on its medium (files on disk, or memory). */
   totalSize(): Promise<number>;
+  /** Compacts the storage of keys in [gte, lt) (LevelDB's CompactRange); absent: nothing to do. */
+  compactRange?(gte: Uint8Array, lt: Uint8Array): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -102,6 +104,10 @@ export class LevelBackend implements Backend {
       if (info.isFile()) total += info.size;
     }
     return total;
+  }
+
+  compactRange(gte: Uint8Array, lt: Uint8Array): Promise<void> {
+    return this.db.compactRange(gte, lt);
   }
 
   close(): Promise<void> {

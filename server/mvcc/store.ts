@@ -60,6 +60,8 @@ const META_CONSISTENT_INDEX = metaKey('consistentIndex');
 const META_COMPACT_REVISION = metaKey('compactRevision');
 /** The last compaction started; greater than META_COMPACT_REVISION while one is unfinished. */
 const META_SCHEDULED_COMPACT_REVISION = metaKey('scheduledCompactRevision');
+/** The raised alarms, an opaque record of server/apply/quota.ts. */
+const META_ALARMS = metaKey('alarms');
 
 /** Lease records: `l` + the lease ID as a big-endian int64 (between data `k` and meta `m` keys). */
 const LEASE_PREFIX = 0x6c;
@@ -307,6 +309,24 @@ class Store implements MvccStore {
       for (const [key, value] of chunk) out.push({ id: asBuffer(key).readBigInt64BE(1), record: value! });
     }
     return out;
+  }
+
+  putAlarmRecord(record: Uint8Array): void {
+    this.assertOpen();
+    this.dirtyMeta.set(META_ALARMS, record);
+  }
+
+  alarmRecord(): Uint8Array | undefined {
+    this.assertOpen();
+    return this.dirtyMeta.get(META_ALARMS) ?? this.backend.getSync(META_ALARMS);
+  }
+
+  async defragment(): Promise<void> {
+    this.assertOpen();
+    await this.flush();
+    await this.compactionTail;
+    // The whole keyspace: data, lease and meta keys (every key starts with a byte below 0xff).
+    await this.backend.compactRange?.(new Uint8Array([0]), new Uint8Array([0xff, 0xff]));
   }
 
   onCommit(listener: CommitListener): void {

@@ -192,4 +192,16 @@ export interface MvccStore {
   deleteLease(id: bigint): void;
   /** Every lease record, flushed first; in ID byte order (two's complement, big-endian). */
   leases(): Promise<{ readonly id: bigint; readonly record: Uint8Array }[]>;
+  /**
+   * The raised alarms (server/apply/quota.ts) as one opaque record, written by the next flush in the
+   * same batch as the consistent index; `alarmRecord()` sees it at once (undefined: never stored).
+   */
+  putAlarmRecord(record: Uint8Array): void;
+  alarmRecord(): Uint8Array | undefined;
+  /**
+   * Online defragmentation: flushes, then compacts the backend's whole key range (LevelDB's
+   * compactRange), so obsolete versions and deletions are dropped from the files. Reads and writes
+   * keep being served while it runs.
+   */
+  defragment(): Promise<void>;
 }

@@ -25,6 +25,7 @@ import { LeaseService } from '../lease/service';
 import { LeaseLeaderLoop } from '../lease/leader-loop';
 import { LIMITS } from '../limits';
 import { DiskMetrics, MemberMetrics } from '../metrics/member-metrics';
+import { AlarmStore, BACKEND_SIZE_REFRESH_MS, BackendQuota, BackendSizeGauge, QuotaApplier } from '../apply/quota';
 
 /**
  * How often the leader checkpoints remaining lease TTLs when --experimental-enable-lease-checkpoint
@@ -95,6 +96,10 @@ async function run(data: MemberThreadData): Promise<void> {
     detachLease: (id, key) => lessor.detach(id, key),
   });
   const leaseApplier = new LeaseApplier({ lessor, store, clock: Date.now });
+  const backendSize = new BackendSizeGauge(() => store.dbSize());
+  await backendSize.start(BACKEND_SIZE_REFRESH_MS);
+  const quota = new QuotaApplier(new BackendQuota(config.quotaBackendBytes, () => backendSize.sizeBytes, () => backendSize.refresh()), new AlarmStore(store));
+  if (quota.alarms.get().length > 0) log.warn({ alarms: quota.alarms.get().map((a) => `${a.memberId.toString(16)}:${a.alarm}`) }, 'alarms raised before the restart are still active');
   const fatal = (err: unknown): void => {
     log.fatal({ err }, 'fatal storage error; stopping');
     port.postMessage({ kind: 'fatal', message: err instanceof Error ? err.message : String(err) } satisfies FromMember);
@@ -115,7 +120,7 @@ async function run(data: MemberThreadData): Promise<void> {
     preVote: config.preVote,
     snapshotCount: config.snapshotCount,
     store,
-    applyEntry: (entryData) => applyInternalRequest(applier, entryData, leaseApplier),
+    applyEntry: (entryData) => applyInternalRequest(applier, entryData, leaseApplier, quota),
     log,
     random: Math.random,
     flushAnswers: () => callServer?.flushAnswers(),
@@ -134,7 +139,7 @@ async function run(data: MemberThreadData): Promise<void> {
   leaseLoop.start();
   const watchService = (await import('../watch/service')).createWatchService({ store, member, maxRequestBytes: config.maxRequestBytes, progressIntervalMs: config.watchProgressNotifyIntervalMs, log });
   const memberMetrics = new MemberMetrics({ member, store: { dbSize: () => store.dbSize(), keyCount: () => store.read().range(Buffer.from([0]), Buffer.from([0]), { countOnly: true }).count } }, diskMetrics);
-  const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log, leaseMethods: leaseService.unaryMethods, metricsText: () => memberMetrics.text() }, [leaseService.keepAliveMethod, watchService.method]);
+  const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log, leaseMethods: leaseService.unaryMethods, metricsText: () => memberMetrics.text(), quota }, [leaseService.keepAliveMethod, watchService.method]);
   const server = (callServer = new CallServer(
     port,
     services.methods.map((m) => m.handler),
@@ -145,6 +150,7 @@ async function run(data: MemberThreadData): Promise<void> {
       server.onCalls(msg);
     } else if (msg.kind === 'stop') {
       leaseLoop.stop();
+      backendSize.stop();
       member
         .close()
         .then(() => store.close())
