@@ -6,8 +6,9 @@
  * Errors are `{"error", "message", "code"}` (the gRPC code) with an HTTP status mapped from it.
  *
  * Served here: KV (range, put, deleterange, txn, compaction), Cluster (member/list) and Maintenance
- * (status, hash, hashkv, alarm) — the unary methods of those services the member serves. Watch and
- * Lease gateway routes are not served yet (UNIMPLEMENTED, HTTP 501).
+ * (status, hash, hashkv, alarm), lease (grant, revoke, timetolive, leases) — the unary methods of
+ * those services the member serves. The streaming routes (watch, lease keep-alive) are not served
+ * yet (UNIMPLEMENTED, HTTP 501).
  *
  * The JSON is translated by protobufjs reflection over our .proto files (loaded once, field names
  * kept as written), so requests reach the member as the same protobuf bytes a gRPC client sends,
@@ -22,7 +23,7 @@ import { methodByGatewayPath, type MethodDescriptor } from '../../proto/methods'
 import type { MemberCaller } from '../metrics/health';
 
 /** Services whose unary methods the gateway serves. */
-const GATEWAY_SERVICES: ReadonlySet<string> = new Set(['etcdserverpb.KV', 'etcdserverpb.Cluster', 'etcdserverpb.Maintenance']);
+const GATEWAY_SERVICES: ReadonlySet<string> = new Set(['etcdserverpb.KV', 'etcdserverpb.Cluster', 'etcdserverpb.Maintenance', 'etcdserverpb.Lease']);
 
 /** grpc-gateway's HTTP status for each gRPC code (runtime.HTTPStatusFromCode). */
 const HTTP_STATUS_BY_GRPC_CODE: readonly number[] = [200, 408, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401];
