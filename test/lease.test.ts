@@ -47,10 +47,13 @@ async function runLeaseSteps(member: Member, steps: string[][], options: { timeo
         remaining.push(Number(n));
         return 'remaining(<remaining>)';
       });
-      return out.replace(/"ttl":(-?\d+)/g, (_m, n: string) => {
+      out = out.replace(/"ttl":(-?\d+)/g, (_m, n: string) => {
         remaining.push(Number(n));
         return '"ttl":"<remaining>"';
       });
+      // etcd lists a lease's keys in Go map order, which differs from run to run: compare them sorted.
+      out = out.replace(/attached keys\(\[([^\]]*)\]\)/g, (_m, keys: string) => `attached keys([${keys.split(' ').sort().join(' ')}])`);
+      return out.replace(/"keys":\[([^\]]*)\]/g, (_m, keys: string) => `"keys":[${keys.split(',').sort().join(',')}]`);
     };
     transcript.push({ cmd: ['etcdctl', ...step].join(' '), code: res.code, stdout: normalize(res.stdout), stderr: normalize(res.stderr) });
   }
