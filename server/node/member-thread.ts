@@ -26,6 +26,8 @@ import { LeaseLeaderLoop } from '../lease/leader-loop';
 import { LIMITS } from '../limits';
 import { DiskMetrics, MemberMetrics } from '../metrics/member-metrics';
 import { AlarmStore, BACKEND_SIZE_REFRESH_MS, BackendQuota, BackendSizeGauge, QuotaApplier } from '../apply/quota';
+import { AutoCompactor } from '../compactor/compactor';
+import { parseRetention } from '../compactor/retention';
 
 /**
  * How often the leader checkpoints remaining lease TTLs when --experimental-enable-lease-checkpoint
@@ -35,6 +37,21 @@ function leaseCheckpointIntervalMs(config: MemberConfig, env: Record<string, str
   if (!config.enableLeaseCheckpoint) return undefined;
   const fromEnv = Number(env.CAIRN_LEASE_CHECKPOINT_INTERVAL_MS ?? '');
   return Number.isSafeInteger(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS;
+}
+
+/**
+ * Starts the auto-compactor of --auto-compaction-mode/--auto-compaction-retention (undefined when
+ * off). CAIRN_AUTO_COMPACTION_INTERVAL_MS (tests) overrides how often it checks.
+ */
+function startAutoCompactor(config: MemberConfig, env: Record<string, string | undefined>, member: Member, currentRevision: () => number, log: Logger): AutoCompactor | undefined {
+  const retention = parseRetention(config.autoCompactionMode, config.autoCompactionRetention);
+  if (retention.mode === 'off') return undefined;
+  const fromEnv = Number(env.CAIRN_AUTO_COMPACTION_INTERVAL_MS ?? '');
+  const checkIntervalMs = Number.isSafeInteger(fromEnv) && fromEnv > 0 ? fromEnv : undefined;
+  const compactor = new AutoCompactor({ retention, member, currentRevision, clock: Date.now, log, checkIntervalMs });
+  compactor.start();
+  log.info({ mode: retention.mode, retention: config.autoCompactionRetention, checkIntervalMs: compactor.decider.checkIntervalMs }, 'started auto-compactor');
+  return compactor;
 }
 
 export interface MemberThreadData {
@@ -137,6 +154,7 @@ async function run(data: MemberThreadData): Promise<void> {
   const leaseService = new LeaseService({ member, lessor, currentRevision: () => store.currentRevision, clock: Date.now, maxRequestBytes: config.maxRequestBytes, log });
   const leaseLoop = new LeaseLeaderLoop({ lessor, member, clock: Date.now, log });
   leaseLoop.start();
+  const autoCompactor = startAutoCompactor(config, data.env, member, () => store.currentRevision, log);
   const watchService = (await import('../watch/service')).createWatchService({ store, member, maxRequestBytes: config.maxRequestBytes, progressIntervalMs: config.watchProgressNotifyIntervalMs, log });
   const memberMetrics = new MemberMetrics({ member, store: { dbSize: () => store.dbSize(), keyCount: () => store.read().range(Buffer.from([0]), Buffer.from([0]), { countOnly: true }).count } }, diskMetrics);
   const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log, leaseMethods: leaseService.unaryMethods, metricsText: () => memberMetrics.text(), quota }, [leaseService.keepAliveMethod, watchService.method]);
@@ -151,6 +169,7 @@ async function run(data: MemberThreadData): Promise<void> {
     } else if (msg.kind === 'stop') {
       leaseLoop.stop();
       backendSize.stop();
+      autoCompactor?.stop();
       member
         .close()
         .then(() => store.close())
