@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { measureGeneratorCeiling } from './lib/ceiling';
 import { StopCondition } from './lib/closed-loop';
 import { Instance, Lab, Target } from './lib/lab';
@@ -21,6 +21,8 @@ import { renderMarkdown } from './lib/markdown';
 import { runMemoryScenario } from './lib/memory-scenario';
 import { ComparisonReport, LoadScenarioResult, ScenarioResult, TargetRuns } from './lib/results';
 import { LoadScenario, loadScenarios, measureRun } from './lib/scenarios';
+import { validateWatchSpec } from './lib/watch-load';
+import { createWorkload } from './lib/workloads';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..'); // dist/benchmarks → repository
 const DEFAULT_SCENARIOS = 'put-1,put-256,range-256';
@@ -37,6 +39,19 @@ interface CompareOptions {
   valueSize: number;
   keySpace: number;
   sequential: boolean;
+  rate?: number;
+  prefixKeys: number;
+  rwRatio: number;
+  leaseTtl: number;
+  watchers: number;
+  watchStreams: number;
+  watchPutRate: number;
+  k8sObjects: number;
+  k8sNamespaces: number;
+  k8sPageSize: number;
+  k8sListRatio: number;
+  k8sChurn: number;
+  k8sValueSize: number;
   memoryKeys: number;
   memoryValueSize: number;
   ceiling: boolean;
@@ -62,10 +77,24 @@ function nonNegativeNumber(value: string): number {
   return n;
 }
 
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a number between 0 and 1');
+  return n;
+}
+
+const SCENARIO_HELP = 'put-1, put-256, range-256, range-serializable-256, range-prefix, txn-put, txn-mixed, lease-keepalive, watch, k8s, memory';
+
 function parseOptions(argv: string[]): CompareOptions {
   const program = new Command('compare')
     .description('Compare etcd-compatible servers (real etcd and Cairn by default) side by side, as ratios.')
-    .option('--scenarios <list>', 'comma-separated: put-1, put-256, range-256, range-serializable-256, memory', DEFAULT_SCENARIOS)
+    .option('--scenarios <list>', `comma-separated: ${SCENARIO_HELP}`, DEFAULT_SCENARIOS)
     .option('--targets <list>', 'servers to start and compare, first is the baseline: etcd, cairn', 'etcd,cairn')
     .option('--duration <seconds>', 'measured time per run', nonNegativeNumber, 10)
     .option('--warmup <seconds>', 'unmeasured time before each run', nonNegativeNumber, 2)
@@ -76,6 +105,19 @@ function parseOptions(argv: string[]): CompareOptions {
     .option('--value-size <bytes>', 'put: value size', (v) => (v === '0' ? 0 : positiveInt(v)), 256)
     .option('--key-space <keys>', 'put: number of distinct keys', positiveInt, 100_000)
     .option('--sequential', 'put: sequential keys instead of random ones', false)
+    .option('--rate <ops/s>', 'open loop: send at this fixed rate (latency from the scheduled send time, queueing included); clients cap the calls in flight', positiveNumber)
+    .option('--prefix-keys <n>', 'range-prefix: keys under the prefix, all returned by each range', positiveInt, 100)
+    .option('--rw-ratio <reads per write>', 'txn-mixed: ranges per txn-put', nonNegativeNumber, 1)
+    .option('--lease-ttl <seconds>', 'lease-keepalive: TTL of each lease', positiveInt, 60)
+    .option('--watchers <n>', 'watch: watchers on the key', positiveInt, 1000)
+    .option('--watch-streams <n>', 'watch: streams the watchers are spread over', positiveInt, 10)
+    .option('--watch-put-rate <puts/s>', 'watch: fixed rate of puts on the watched key', positiveNumber, 100)
+    .option('--k8s-objects <n>', 'k8s: pods', positiveInt, 10_000)
+    .option('--k8s-namespaces <n>', 'k8s: namespaces the pods are spread over', positiveInt, 100)
+    .option('--k8s-page-size <n>', 'k8s: list page size (Range limit)', positiveInt, 500)
+    .option('--k8s-list-ratio <fraction>', 'k8s: fraction of calls that are list pages', fraction, 0.01)
+    .option('--k8s-churn <fraction>', 'k8s: fraction of writes that delete a pod (re-created later)', fraction, 0.1)
+    .option('--k8s-value-size <bytes>', 'k8s: bytes per pod object', positiveInt, 1024)
     .option('--memory-keys <n>', 'memory: keys to load', positiveInt, 1_000_000)
     .option('--memory-value-size <bytes>', 'memory: value size', positiveInt, 256)
     .option('--no-ceiling', "skip measuring the load generator's own ceiling")
@@ -87,6 +129,7 @@ function parseOptions(argv: string[]): CompareOptions {
     .option('--keep-data', 'keep data directories and server logs', false)
     .option('--json <file>', 'write the full results as JSON')
     .option('--markdown <file>', 'write the report as Markdown');
+  program.exitOverride(); // a bad option throws (CommanderError, message already printed) instead of exiting the process
   program.parse(argv, { from: 'user' });
   return program.opts<CompareOptions>();
 }
@@ -138,7 +181,7 @@ async function runLoadScenarios(lab: Lab, targets: Target[], scenarios: LoadScen
     for (let round = 1; round <= options.rounds; round++) {
       for (const [i, instance] of instances.entries()) {
         if (signal.aborted) throw new Error('interrupted');
-        const sample = await measureRun(instance, scenario, { stop, warmupMs: options.warmup * 1000, workers: options.workers, round, signal });
+        const sample = await measureRun(instance, scenario, { stop, warmupMs: options.warmup * 1000, workers: options.workers, round, signal, ratePerSec: options.rate });
         runs[i]!.samples.push(sample);
         const cpu = sample.serverCpuMicrosPerOp === null ? '' : `, server ${Math.round(sample.serverCpuMicrosPerOp)} µs CPU/op`;
         log(`[${scenario.name}] round ${round}/${options.rounds} ${instance.target.name}: ${Math.round(sample.opsPerSec).toLocaleString('en-US')} ops/s, p50 ${sample.p50Ms.toFixed(2)} ms, p99 ${sample.p99Ms.toFixed(2)} ms${cpu}, ${sample.errorCount} errors, other load ${sample.otherCpuCores.toFixed(2)} cores`);
@@ -173,12 +216,37 @@ function methodNotes(report: ComparisonReport, targets: Target[], options: Compa
 export async function main(argv: string[]): Promise<number> {
   const options = parseOptions(argv);
   const targets = resolveTargets(options);
-  const catalogue = loadScenarios({ keySize: options.keySize, valueSize: options.valueSize, keySpace: options.keySpace, sequentialKeys: options.sequential });
+  const catalogue = loadScenarios({
+    keySize: options.keySize,
+    valueSize: options.valueSize,
+    keySpace: options.keySpace,
+    sequentialKeys: options.sequential,
+    prefixKeys: options.prefixKeys,
+    readRatio: options.rwRatio,
+    leaseTtlSeconds: options.leaseTtl,
+    watchers: options.watchers,
+    watchStreams: options.watchStreams,
+    watchPutRate: options.watchPutRate,
+    k8sObjects: options.k8sObjects,
+    k8sNamespaces: options.k8sNamespaces,
+    k8sPageSize: options.k8sPageSize,
+    k8sListRatio: options.k8sListRatio,
+    k8sChurn: options.k8sChurn,
+    k8sValueSize: options.k8sValueSize,
+  });
   const wanted = options.scenarios.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   const known = new Set([...catalogue.map((s) => s.name), 'memory']);
   const unknown = wanted.filter((s) => !known.has(s));
   if (unknown.length > 0) throw new Error(`unknown scenario(s) ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
   const loads = catalogue.filter((s) => wanted.includes(s.name));
+  // Nonsensical combinations are refused before any server starts.
+  for (const s of loads) {
+    if (s.workload.kind === 'watch') validateWatchSpec(s.workload);
+    else createWorkload(s.workload);
+  }
+  if (options.rate !== undefined) {
+    for (const s of loads) if (s.workload.kind !== 'watch') s.title += `, open loop at ${options.rate.toLocaleString('en-US')}/s`;
+  }
 
   const abort = new AbortController();
   const lab = Lab.create(options.dataRoot);
@@ -251,6 +319,7 @@ if (require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: Error) => {
+      if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2); // commander printed it
       log(`compare: ${err.message}`);
       process.exit(2);
     },

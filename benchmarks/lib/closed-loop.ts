@@ -6,9 +6,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import * as http2 from 'node:http2';
-import { GrpcConnection, GrpcStatus, grpcStatusName } from './grpc-client';
+import { BidiCall, GrpcConnection, GrpcStatus, grpcStatusName } from './grpc-client';
 import { Histogram, HistogramSnapshot } from './histogram';
-import { Workload } from './workloads';
+import { Workload, WorkloadCall } from './workloads';
 
 /** When a run ends: after `totalRequests` requests, or `durationMs` after the warm-up. */
 export type StopCondition = { totalRequests: number } | { durationMs: number };
@@ -29,6 +29,13 @@ export interface ClosedLoopOptions {
   onProgress?: (completed: number) => void;
   /** Called when the measured window opens (at once, or after the warm-up). */
   onWindowStart?: () => void;
+  /**
+   * Open loop: requests are scheduled at this fixed rate (per second, this thread) whatever the
+   * answers, and each latency is measured from the request's scheduled send time, so time spent
+   * waiting for a free client (queueing) counts (no coordinated omission). `clients` caps the
+   * calls in flight. Default: closed loop.
+   */
+  ratePerSec?: number;
 }
 
 export interface LoadResult {
@@ -50,7 +57,7 @@ const SWEEP_INTERVAL_MS = 250;
 const PROGRESS_INTERVAL_MS = 1000;
 
 /** Runs one closed-loop load in this thread. */
-export function runClosedLoop(options: ClosedLoopOptions): Promise<LoadResult> {
+export async function runClosedLoop(options: ClosedLoopOptions): Promise<LoadResult> {
   const { connections, clients, workload, stop } = options;
   const warmupMs = 'durationMs' in stop ? (options.warmupMs ?? 0) : 0;
   const callTimeoutMs = options.callTimeoutMs ?? 10_000;
@@ -58,11 +65,27 @@ export function runClosedLoop(options: ClosedLoopOptions): Promise<LoadResult> {
   if (!Number.isSafeInteger(clients) || clients < 1) throw new RangeError(`clients must be a positive integer, got ${clients}`);
   const totalRequests = 'totalRequests' in stop ? stop.totalRequests : Infinity;
   if ('totalRequests' in stop && !(Number.isSafeInteger(totalRequests) && totalRequests >= 0)) throw new RangeError(`total must be a non-negative integer, got ${totalRequests}`);
+  const rate = options.ratePerSec;
+  if (rate !== undefined && !(Number.isFinite(rate) && rate > 0)) throw new RangeError(`rate must be a positive number, got ${rate}`);
+  if (workload.prepare !== undefined) {
+    const prepare = workload.prepare.bind(workload);
+    await Promise.all(Array.from({ length: clients }, (_, c) => prepare(c, connections[c % connections.length]!)));
+  }
 
   return new Promise((resolve) => {
     const histogram = new Histogram();
     const errors: Record<string, number> = {};
     const startedAtMs = new Float64Array(clients);
+    const sentAtMs = new Float64Array(clients);
+    const calls: (WorkloadCall | null)[] = new Array(clients).fill(null);
+    // Streaming workloads: one bidi call per client, and the callback awaiting its next response.
+    const bidis: (BidiCall | null)[] = new Array(clients).fill(null);
+    const awaiting: (((status: number, message: string, response: Buffer | null) => void) | null)[] = new Array(clients).fill(null);
+    // Open loop: scheduled slots handed out so far, and clients waiting for the next slot.
+    const rateStartMs = performance.now();
+    let slotsTaken = 0;
+    const idle: number[] = [];
+    let tickerArmed = false;
     const streams: (http2.ClientHttp2Stream | null)[] = new Array(clients).fill(null);
     const timedOut = new Uint8Array(clients);
     const lostConnections = new Set<GrpcConnection>();
@@ -86,6 +109,7 @@ export function runClosedLoop(options: ClosedLoopOptions): Promise<LoadResult> {
       if (finished) return;
       finished = true;
       for (const t of timers) clearTimeout(t);
+      for (const b of bidis) b?.end();
       options.signal?.removeEventListener('abort', beginStop);
       resolve({ okCount, errorCount, errors, histogram: histogram.snapshot(), elapsedMs: lastCompletionMs - windowStartMs, connectionsLost: lostConnections.size });
     };
@@ -94,6 +118,54 @@ export function runClosedLoop(options: ClosedLoopOptions): Promise<LoadResult> {
       stopping = true;
       if (inFlight === 0) finish();
     }
+
+    /** Sends `request` for `client` on its connection: a unary call, or a message on the client's bidi stream. */
+    const send = (client: number, connection: GrpcConnection, path: string, request: Buffer, done: (status: number, message: string, response: Buffer | null) => void): http2.ClientHttp2Stream | null => {
+      if (workload.streaming !== true) return connection.unary(path, request, done);
+      let bidi = bidis[client];
+      if (bidi === null || bidi === undefined) {
+        bidi = connection.bidi(path, {
+          onMessage: (message) => {
+            const cb = awaiting[client];
+            awaiting[client] = null;
+            if (cb !== null && cb !== undefined) cb(GrpcStatus.OK, '', message);
+            else countError('BAD_RESPONSE: unsolicited message on the stream');
+          },
+          onEnd: (status, message) => {
+            bidis[client] = null;
+            const cb = awaiting[client];
+            awaiting[client] = null;
+            if (cb !== null && cb !== undefined) cb(status === GrpcStatus.OK ? GrpcStatus.INTERNAL : status, status === GrpcStatus.OK ? 'stream ended before the response' : message, null);
+          },
+        });
+        if (bidi === null) {
+          done(GrpcStatus.UNAVAILABLE, connection.lost ?? 'connection lost', null);
+          return null;
+        }
+        bidis[client] = bidi;
+      }
+      awaiting[client] = done;
+      if (!bidi.send(request)) {
+        awaiting[client] = null;
+        done(GrpcStatus.UNAVAILABLE, 'stream already ended', null);
+        return null;
+      }
+      return bidi.stream;
+    };
+
+    const tick = (): void => {
+      tickerArmed = false;
+      if (rate === undefined) return;
+      const due = Math.floor(((performance.now() - rateStartMs) * rate) / 1000) + 1;
+      while (idle.length > 0 && slotsTaken < due && !stopping) issue(idle.shift()!);
+      if (idle.length > 0 && !stopping) armTicker();
+    };
+    const armTicker = (): void => {
+      if (tickerArmed || rate === undefined) return;
+      tickerArmed = true;
+      const nextSlotMs = rateStartMs + (slotsTaken * 1000) / rate;
+      timers.push(setTimeout(tick, Math.max(0, nextSlotMs - performance.now())));
+    };
 
     const issue = (client: number): void => {
       if (stopping || issued >= totalRequests) {
@@ -106,18 +178,41 @@ export function runClosedLoop(options: ClosedLoopOptions): Promise<LoadResult> {
         if (inFlight === 0 && lostConnections.size === connections.length) finish();
         return;
       }
+      const nowMs = performance.now();
+      let scheduledMs = nowMs;
+      if (rate !== undefined) {
+        const due = Math.floor(((nowMs - rateStartMs) * rate) / 1000) + 1;
+        if (slotsTaken >= due) {
+          idle.push(client);
+          armTicker();
+          return;
+        }
+        scheduledMs = rateStartMs + (slotsTaken * 1000) / rate;
+        slotsTaken++;
+      }
       issued++;
       inFlight++;
-      const request = workload.next();
-      startedAtMs[client] = performance.now();
-      streams[client] = connection.unary(workload.path, request, (status, message, response) => {
+      let path = workload.path;
+      let request: Buffer;
+      if (workload.nextCall !== undefined) {
+        const call = workload.nextCall(client);
+        calls[client] = call;
+        path = call.path;
+        request = call.request;
+      } else request = workload.next();
+      startedAtMs[client] = scheduledMs;
+      sentAtMs[client] = nowMs;
+      streams[client] = send(client, connection, path, request, (status, message, response) => {
         const endMs = performance.now();
         inFlight--;
         streams[client] = null;
+        const call = calls[client];
+        calls[client] = null;
+        if (status !== GrpcStatus.OK) call?.failed?.();
+        const problem = status === GrpcStatus.OK ? (call !== null && call !== undefined ? call.verify(response!) : workload.verify(response!)) : null;
         if (measuring) {
           lastCompletionMs = endMs;
           if (status === GrpcStatus.OK) {
-            const problem = workload.verify(response!);
             if (problem === null) {
               okCount++;
               histogram.record((endMs - startedAtMs[client]!) * 1000);
@@ -135,7 +230,7 @@ export function runClosedLoop(options: ClosedLoopOptions): Promise<LoadResult> {
       const nowMs = performance.now();
       for (let c = 0; c < clients; c++) {
         const stream = streams[c];
-        if (stream !== null && stream !== undefined && timedOut[c] === 0 && nowMs - startedAtMs[c]! > callTimeoutMs) {
+        if (stream !== null && stream !== undefined && timedOut[c] === 0 && nowMs - sentAtMs[c]! > callTimeoutMs) {
           timedOut[c] = 1;
           stream.close(http2.constants.NGHTTP2_CANCEL);
         }

@@ -162,6 +162,29 @@ export class GrpcConnection {
     return stream;
   }
 
+  /**
+   * Opens a long-lived bidirectional streaming call of `path`: `send` writes length-prefixed
+   * messages, `handlers.onMessage` receives each response message as it arrives, and
+   * `handlers.onEnd` is called exactly once with the call's gRPC status. Returns null when the
+   * connection is lost (`onEnd` has then already been called with `UNAVAILABLE`).
+   */
+  bidi(path: string, handlers: BidiHandlers): BidiCall | null {
+    const lost = this.lost;
+    if (lost !== null) {
+      handlers.onEnd(GrpcStatus.UNAVAILABLE, lost);
+      return null;
+    }
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = this.session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+    } catch (err) {
+      this.lostReason ??= (err as Error).message;
+      handlers.onEnd(GrpcStatus.UNAVAILABLE, (err as Error).message);
+      return null;
+    }
+    return new BidiCall(stream, handlers);
+  }
+
   /** Closes the connection; calls still in flight fail with `UNAVAILABLE` or `CANCELLED`. */
   close(): Promise<void> {
     this.lostReason ??= 'connection closed by the client';
@@ -236,6 +259,91 @@ class UnaryCall {
     const length = data.readUInt32BE(1);
     if (data.length !== GRPC_PREFIX_BYTES + length) return cb(GrpcStatus.INTERNAL, `response framing: ${data.length} bytes for a ${length}-byte message`, null);
     cb(GrpcStatus.OK, '', data.subarray(GRPC_PREFIX_BYTES));
+  }
+}
+
+export interface BidiHandlers {
+  onMessage(message: Buffer): void;
+  onEnd(status: number, message: string): void;
+}
+
+/** One bidirectional streaming call: length-prefixed messages both ways on one HTTP/2 stream. */
+export class BidiCall {
+  private pending: Buffer = Buffer.alloc(0);
+  private httpStatus = 0;
+  private grpcStatus = -1;
+  private grpcMessage = '';
+  private streamError: string | null = null;
+  private ended = false;
+
+  constructor(
+    readonly stream: http2.ClientHttp2Stream,
+    private readonly handlers: BidiHandlers,
+  ) {
+    stream.on('response', (headers) => this.onHeaders(headers, true));
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('trailers', (trailers) => this.onHeaders(trailers, false));
+    stream.on('error', (err: Error) => {
+      this.streamError ??= err.message;
+    });
+    stream.on('close', () => this.finish());
+  }
+
+  /** Sends one message; false when the call has ended. */
+  send(message: Uint8Array): boolean {
+    if (this.ended || this.stream.destroyed || this.stream.writableEnded) return false;
+    this.stream.write(frameGrpcMessage(message));
+    return true;
+  }
+
+  /** Half-closes: no more messages from this side; the server then ends the call. */
+  end(): void {
+    if (!this.stream.writableEnded && !this.stream.destroyed) this.stream.end();
+  }
+
+  /** Cancels the call (RST_STREAM CANCEL). */
+  cancel(): void {
+    if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+
+  private onHeaders(headers: http2.IncomingHttpHeaders, initial: boolean): void {
+    if (initial) this.httpStatus = Number(headers[':status'] ?? 0);
+    const status = headers['grpc-status'];
+    if (status !== undefined) {
+      this.grpcStatus = Number(status);
+      const message = headers['grpc-message'];
+      if (typeof message === 'string') this.grpcMessage = decodeGrpcMessage(message);
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    let data = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    while (data.length >= GRPC_PREFIX_BYTES) {
+      const length = data.readUInt32BE(1);
+      if (data.length < GRPC_PREFIX_BYTES + length) break;
+      if (data[0] !== 0) {
+        this.streamError ??= 'compressed response message (not negotiated)';
+        this.cancel();
+        return;
+      }
+      const message = data.subarray(GRPC_PREFIX_BYTES, GRPC_PREFIX_BYTES + length);
+      data = data.subarray(GRPC_PREFIX_BYTES + length);
+      if (!this.ended) this.handlers.onMessage(message);
+    }
+    this.pending = data.length === 0 ? Buffer.alloc(0) : Buffer.from(data);
+  }
+
+  private finish(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const end = this.handlers.onEnd;
+    if (this.grpcStatus !== -1) return end(this.grpcStatus, this.grpcMessage);
+    const rst = this.stream.rstCode;
+    if (this.streamError !== null) return end(GrpcStatus.INTERNAL, this.streamError);
+    if (rst === http2.constants.NGHTTP2_CANCEL) return end(GrpcStatus.CANCELLED, 'stream cancelled');
+    if (rst !== undefined && rst !== http2.constants.NGHTTP2_NO_ERROR) return end(GrpcStatus.UNAVAILABLE, `stream reset with code ${rst}`);
+    if (this.httpStatus !== 200) return end(GrpcStatus.INTERNAL, `HTTP status ${this.httpStatus} without grpc-status`);
+    end(GrpcStatus.INTERNAL, 'stream ended without grpc-status');
   }
 }
 

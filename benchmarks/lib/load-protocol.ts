@@ -13,6 +13,8 @@ export interface WorkerPlan {
   warmupMs: number;
   callTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Open loop: this thread's fixed rate, requests per second. */
+  ratePerSec?: number;
 }
 
 export type ToWorker = { type: 'start' } | { type: 'stop' };

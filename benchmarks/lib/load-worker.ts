@@ -38,6 +38,7 @@ async function main(): Promise<void> {
     stop: plan.stop,
     warmupMs: plan.warmupMs,
     callTimeoutMs: plan.callTimeoutMs,
+    ratePerSec: plan.ratePerSec,
     signal: abort.signal,
     onProgress: (completed) => post({ type: 'progress', completed }),
     onWindowStart: () => post({ type: 'window-start' }),

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { LoadResult, mergeLoadResults, runClosedLoop, StopCondition } from './closed-loop';
 import { connectAll } from './grpc-client';
 import { FromWorker, ToWorker, WorkerPlan } from './load-protocol';
+import { runWatchLoad } from './watch-load';
 import { createWorkload, WorkloadSpec } from './workloads';
 
 export interface LoadPlan {
@@ -27,6 +28,8 @@ export interface LoadPlan {
   callTimeoutMs?: number;
   /** Default 5000. */
   connectTimeoutMs?: number;
+  /** Open loop at this fixed rate (requests per second, over all threads); latency from the scheduled send time. */
+  ratePerSec?: number;
 }
 
 export interface LoadRunOptions {
@@ -56,6 +59,8 @@ function cpuMicros(): number {
 
 /** Runs `plan` and returns its merged result. @throws ConnectError when the endpoint is unreachable. */
 export async function runLoad(plan: LoadPlan, options: LoadRunOptions = {}): Promise<MeasuredLoad> {
+  if (plan.workload.kind === 'watch') return runWatchLoad({ ...plan, workload: plan.workload }, options);
+  if (plan.ratePerSec !== undefined && !(Number.isFinite(plan.ratePerSec) && plan.ratePerSec > 0)) throw new RangeError(`rate must be a positive number, got ${plan.ratePerSec}`);
   if (plan.clients < plan.connections) throw new RangeError(`clients (${plan.clients}) must be at least connections (${plan.connections})`);
   const workers = Math.min(plan.workers, plan.connections);
   if (workers <= 0) return runInThisThread(plan, options);
@@ -73,6 +78,7 @@ async function runInThisThread(plan: LoadPlan, options: LoadRunOptions): Promise
       stop: plan.stop,
       warmupMs: plan.warmupMs,
       callTimeoutMs: plan.callTimeoutMs,
+      ratePerSec: plan.ratePerSec,
       signal: options.signal,
       onProgress: options.onProgress,
       onWindowStart: () => {
@@ -121,6 +127,7 @@ function runInWorkers(plan: LoadPlan, workerCount: number, options: LoadRunOptio
       warmupMs: plan.warmupMs ?? 0,
       callTimeoutMs: plan.callTimeoutMs ?? 10_000,
       connectTimeoutMs: plan.connectTimeoutMs ?? 5000,
+      ...(plan.ratePerSec === undefined ? {} : { ratePerSec: plan.ratePerSec / workerCount }),
     }),
   );
   const send = (w: Worker, message: ToWorker): void => w.postMessage(message);

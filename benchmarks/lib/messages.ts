@@ -133,6 +133,10 @@ class FieldReader {
     return this.offset >= this.end;
   }
 
+  get position(): number {
+    return this.offset;
+  }
+
   varint(): number {
     let result = 0;
     let scale = 1;
@@ -218,4 +222,199 @@ export function decodeRangeSummary(response: Uint8Array): RangeSummary {
     }
   }
   return { kvsLength, count };
+}
+
+/** gRPC method paths of the etcd v3 KV (Txn), Lease and Watch services. */
+export const KV_TXN_PATH = '/etcdserverpb.KV/Txn';
+export const LEASE_GRANT_PATH = '/etcdserverpb.Lease/LeaseGrant';
+export const LEASE_KEEPALIVE_PATH = '/etcdserverpb.Lease/LeaseKeepAlive';
+export const WATCH_PATH = '/etcdserverpb.Watch/Watch';
+
+/** Concatenates protobuf fields already encoded. */
+function concatFields(parts: Uint8Array[]): Buffer {
+  return Buffer.concat(parts);
+}
+
+function lenField(field: number, data: Uint8Array): Buffer {
+  const buf = Buffer.allocUnsafe(bytesFieldSize(field, data));
+  writeBytesField(buf, 0, field, data);
+  return buf;
+}
+
+/** A varint field, written even when 0 (for oneof members, whose presence matters). */
+function varintField(field: number, value: number): Buffer {
+  assertSafeCount(`field ${field}`, value);
+  const buf = Buffer.allocUnsafe(varintBytes(field << 3) + varintBytes(value));
+  const o = writeVarint(buf, writeVarint(buf, 0, (field << 3) | WIRE_VARINT), value);
+  return buf.subarray(0, o);
+}
+
+/** `Compare.CompareResult` and `Compare.CompareTarget` (rpc.proto). */
+export const CompareResult = { EQUAL: 0, GREATER: 1, LESS: 2, NOT_EQUAL: 3 } as const;
+export const CompareTarget = { VERSION: 0, CREATE: 1, MOD: 2, VALUE: 3, LEASE: 4 } as const;
+
+/** A `Compare` on a key's mod_revision: field 1 result, 2 target (MOD), 3 key, 6 mod_revision (always written: oneof). */
+export function encodeModRevisionCompare(key: Uint8Array, result: number, modRevision: number): Buffer {
+  const parts = [];
+  if (result !== 0) parts.push(varintField(1, result));
+  parts.push(varintField(2, CompareTarget.MOD), lenField(3, key), varintField(6, modRevision));
+  return concatFields(parts);
+}
+
+/** A `RequestOp` (1 request_range, 2 request_put, 3 request_delete_range) around an encoded request. */
+export function encodeRequestOp(kind: 'range' | 'put' | 'delete', request: Uint8Array): Buffer {
+  return lenField(kind === 'range' ? 1 : kind === 'put' ? 2 : 3, request);
+}
+
+/** A `DeleteRangeRequest` of one key: field 1 key. */
+export function encodeDeleteRangeRequest(key: Uint8Array): Buffer {
+  return lenField(1, key);
+}
+
+/** A `TxnRequest`: 1 compare (repeated Compare), 2 success, 3 failure (repeated RequestOp); all already encoded. */
+export function encodeTxnRequest(compare: Uint8Array[], success: Uint8Array[], failure: Uint8Array[] = []): Buffer {
+  return concatFields([...compare.map((c) => lenField(1, c)), ...success.map((s) => lenField(2, s)), ...failure.map((f) => lenField(3, f))]);
+}
+
+/** What the benchmark reads in a `TxnResponse`: header.revision (field 1), succeeded (field 2), responses count (field 3). */
+export interface TxnSummary {
+  revision: number;
+  succeeded: boolean;
+  responses: number;
+}
+
+export function decodeTxnSummary(response: Uint8Array): TxnSummary {
+  const r = new FieldReader(response);
+  let succeeded = false;
+  let responses = 0;
+  while (!r.done()) {
+    const [field, wire] = r.tag();
+    if (field === 2 && wire === WIRE_VARINT) succeeded = r.varint() !== 0;
+    else if (field === 3 && wire === WIRE_LEN) {
+      r.lengthDelimited();
+      responses++;
+    } else r.skip(wire);
+  }
+  return { revision: decodeHeaderRevision(response), succeeded, responses };
+}
+
+/** A `RangeResponse`'s kvs count, `more` (field 3) and the key of its last kv (KeyValue field 1), for paging. */
+export interface RangePage {
+  kvsLength: number;
+  more: boolean;
+  lastKey: Buffer | null;
+  /** mod_revision (KeyValue field 3) of the last kv; 0 when none. */
+  lastModRevision: number;
+}
+
+export function decodeRangePage(response: Uint8Array): RangePage {
+  const r = new FieldReader(response);
+  let kvsLength = 0;
+  let more = false;
+  let lastKv: [number, number] | null = null;
+  while (!r.done()) {
+    const [field, wire] = r.tag();
+    if (field === 2 && wire === WIRE_LEN) {
+      lastKv = r.lengthDelimited();
+      kvsLength++;
+    } else if (field === 3 && wire === WIRE_VARINT) more = r.varint() !== 0;
+    else r.skip(wire);
+  }
+  let lastKey: Buffer | null = null;
+  let lastModRevision = 0;
+  if (lastKv !== null) {
+    const kv = new FieldReader(response, lastKv[0], lastKv[1]);
+    while (!kv.done()) {
+      const [field, wire] = kv.tag();
+      if (field === 1 && wire === WIRE_LEN) {
+        const [s, e] = kv.lengthDelimited();
+        lastKey = Buffer.from(response.subarray(s, e));
+      } else if (field === 3 && wire === WIRE_VARINT) lastModRevision = kv.varint();
+      else kv.skip(wire);
+    }
+  }
+  return { kvsLength, more, lastKey, lastModRevision };
+}
+
+/** Reads a varint field's raw wire bytes (e.g. an int64 lease ID beyond 2^53, to be sent back as is); null when absent. */
+export function rawVarintField(message: Uint8Array, fieldNumber: number): Buffer | null {
+  const r = new FieldReader(message);
+  while (!r.done()) {
+    const [field, wire] = r.tag();
+    if (field === fieldNumber && wire === WIRE_VARINT) {
+      const start = r.position;
+      r.varint();
+      return Buffer.from(message.subarray(start, r.position));
+    }
+    r.skip(wire);
+  }
+  return null;
+}
+
+/** Reads a non-negative varint field that fits a safe integer (0 when absent). */
+export function varintFieldValue(message: Uint8Array, fieldNumber: number): number {
+  const r = new FieldReader(message);
+  while (!r.done()) {
+    const [field, wire] = r.tag();
+    if (field === fieldNumber && wire === WIRE_VARINT) return r.varint();
+    r.skip(wire);
+  }
+  return 0;
+}
+
+/** A `LeaseGrantRequest`: field 1 TTL (seconds). */
+export function encodeLeaseGrantRequest(ttlSeconds: number): Buffer {
+  return varintField(1, ttlSeconds);
+}
+
+/** A `LeaseKeepAliveRequest`: field 1 ID, given as its raw varint bytes. */
+export function encodeLeaseKeepAliveRequest(rawId: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from([(1 << 3) | WIRE_VARINT]), rawId]);
+}
+
+/** A `WatchRequest` with a `create_request` (field 1): WatchCreateRequest field 1 key. */
+export function encodeWatchCreateRequest(key: Uint8Array): Buffer {
+  return lenField(1, lenField(1, key));
+}
+
+/** What the benchmark reads in a `WatchResponse`: 3 created, 4 canceled, 6 cancel_reason, and the value (KeyValue field 5) of each event (11; Event field 2 kv). */
+export interface WatchResponseSummary {
+  created: boolean;
+  canceled: boolean;
+  cancelReason: string;
+  values: Buffer[];
+}
+
+export function decodeWatchResponse(response: Uint8Array): WatchResponseSummary {
+  const r = new FieldReader(response);
+  const out: WatchResponseSummary = { created: false, canceled: false, cancelReason: '', values: [] };
+  while (!r.done()) {
+    const [field, wire] = r.tag();
+    if (field === 3 && wire === WIRE_VARINT) out.created = r.varint() !== 0;
+    else if (field === 4 && wire === WIRE_VARINT) out.canceled = r.varint() !== 0;
+    else if (field === 6 && wire === WIRE_LEN) {
+      const [s, e] = r.lengthDelimited();
+      out.cancelReason = Buffer.from(response.subarray(s, e)).toString('utf8');
+    } else if (field === 11 && wire === WIRE_LEN) {
+      const [es, ee] = r.lengthDelimited();
+      const ev = new FieldReader(response, es, ee);
+      while (!ev.done()) {
+        const [ef, ew] = ev.tag();
+        if (ef === 2 && ew === WIRE_LEN) {
+          const [ks, ke] = ev.lengthDelimited();
+          const kv = new FieldReader(response, ks, ke);
+          let value = Buffer.alloc(0);
+          while (!kv.done()) {
+            const [kf, kw] = kv.tag();
+            if (kf === 5 && kw === WIRE_LEN) {
+              const [vs, ve] = kv.lengthDelimited();
+              value = Buffer.from(response.subarray(vs, ve));
+            } else kv.skip(kw);
+          }
+          out.values.push(value);
+        } else ev.skip(ew);
+      }
+    } else r.skip(wire);
+  }
+  return out;
 }

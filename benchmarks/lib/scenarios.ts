@@ -7,10 +7,12 @@ import { StopCondition } from './closed-loop';
 import { Histogram } from './histogram';
 import { Instance } from './lab';
 import { runLoad } from './load';
-import { putOnce } from './probe';
+import { callOnce, putOnce } from './probe';
+import { GrpcConnection, GrpcStatus, grpcStatusName } from './grpc-client';
+import { encodePutRequest, KV_PUT_PATH } from './messages';
 import { readMachineBusyMicros, readProcessCpuMicros, readProcessMemory, resetPeakRss } from './proc-stats';
 import { RunSample } from './results';
-import { makeValue, WorkloadSpec } from './workloads';
+import { k8sKey, makeValue, randomPrintable, WorkloadSpec } from './workloads';
 
 /** Settings shared by the load scenarios (from the command line). */
 export interface LoadSettings {
@@ -18,6 +20,21 @@ export interface LoadSettings {
   valueSize: number;
   keySpace: number;
   sequentialKeys: boolean;
+  /** range-prefix: keys under the prefix. */
+  prefixKeys: number;
+  /** txn-mixed: reads per write. */
+  readRatio: number;
+  leaseTtlSeconds: number;
+  watchers: number;
+  watchStreams: number;
+  /** watch: puts per second on the watched key. */
+  watchPutRate: number;
+  k8sObjects: number;
+  k8sNamespaces: number;
+  k8sPageSize: number;
+  k8sListRatio: number;
+  k8sChurn: number;
+  k8sValueSize: number;
 }
 
 export interface LoadScenario {
@@ -32,6 +49,28 @@ export interface LoadScenario {
 
 /** The key that the range scenarios read (written once by their set-up). */
 export const RANGE_KEY = 'bench-range-key';
+export const RANGE_PREFIX = 'bench-prefix/';
+export const WATCH_KEY = 'bench-watch-key';
+
+/** Puts `count` keys, `concurrency` at a time on one connection. @throws Error on the first failure. */
+export async function putMany(url: string, count: number, keyOf: (i: number) => Buffer, valueSize: number, concurrency = 64): Promise<void> {
+  const connection = await GrpcConnection.connect(url);
+  const pool = randomPrintable(Math.max(1 << 16, 2 * valueSize), 0x51ed270b);
+  try {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < count) {
+        const i = next++;
+        const o = Math.floor(Math.random() * (pool.length - valueSize + 1));
+        const outcome = await callOnce(connection, KV_PUT_PATH, encodePutRequest({ key: keyOf(i), value: pool.subarray(o, o + valueSize) }));
+        if (outcome.status !== GrpcStatus.OK) throw new Error(`set-up put ${keyOf(i).toString('latin1')} on ${url} failed: ${grpcStatusName(outcome.status)}: ${outcome.message}`);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  } finally {
+    await connection.close();
+  }
+}
 
 /** Every load scenario by name, in the order they run. */
 export function loadScenarios(settings: LoadSettings): LoadScenario[] {
@@ -57,6 +96,52 @@ export function loadScenarios(settings: LoadSettings): LoadScenario[] {
       workload: { kind: 'range', key: RANGE_KEY, serializable: true },
       setup: putRangeKey,
     },
+    { name: 'txn-put', title: `txn-put (Txn: mod_revision(key) < 2^53 → put), 256 clients, 16 connections (${keys})`, clients: 256, connections: 16, workload: { ...put, kind: 'txn-put' } },
+    {
+      name: 'txn-mixed',
+      title: `txn-mixed, ${settings.readRatio} ranges per txn-put, 256 clients, 16 connections (${keys})`,
+      clients: 256,
+      connections: 16,
+      workload: { ...put, kind: 'txn-mixed', readRatio: settings.readRatio },
+    },
+    {
+      name: 'range-prefix',
+      title: `range a prefix of ${settings.prefixKeys.toLocaleString('en-US')} keys, linearizable, 256 clients, 16 connections`,
+      clients: 256,
+      connections: 16,
+      workload: { kind: 'range', key: RANGE_PREFIX, serializable: false, prefix: true, expectKvs: settings.prefixKeys },
+      setup: (url) => putMany(url, settings.prefixKeys, (i) => Buffer.from(`${RANGE_PREFIX}${String(i).padStart(8, '0')}`, 'latin1'), settings.valueSize),
+    },
+    {
+      name: 'lease-keepalive',
+      title: 'lease-keepalive (one lease and one LeaseKeepAlive stream per client), 256 clients, 16 connections',
+      clients: 256,
+      connections: 16,
+      workload: { kind: 'lease-keepalive', ttlSeconds: settings.leaseTtlSeconds },
+    },
+    {
+      name: 'watch',
+      title: `watch fan-out: ${settings.watchers} watchers over ${settings.watchStreams} streams, ${settings.watchPutRate} puts/s (ops = events delivered; latency put → event)`,
+      clients: settings.watchStreams,
+      connections: Math.min(settings.watchStreams, 16),
+      workload: { kind: 'watch', key: WATCH_KEY, watchers: settings.watchers, streams: settings.watchStreams, putRate: settings.watchPutRate, valueSize: settings.valueSize },
+    },
+    {
+      name: 'k8s',
+      title: `k8s mix over ${settings.k8sObjects.toLocaleString('en-US')} pods (${settings.k8sValueSize} B): guarded create/update/delete Txns, ${settings.k8sChurn} churn, ${settings.k8sListRatio} list pages of ${settings.k8sPageSize}, 256 clients, 16 connections`,
+      clients: 256,
+      connections: 16,
+      workload: {
+        kind: 'k8s',
+        objects: settings.k8sObjects,
+        namespaces: settings.k8sNamespaces,
+        valueSize: settings.k8sValueSize,
+        pageSize: settings.k8sPageSize,
+        listRatio: settings.k8sListRatio,
+        churn: settings.k8sChurn,
+      },
+      setup: (url) => putMany(url, settings.k8sObjects, (i) => k8sKey(i, settings.k8sNamespaces), settings.k8sValueSize),
+    },
   ];
 }
 
@@ -65,6 +150,8 @@ export interface RunOptions {
   warmupMs: number;
   workers: number;
   round: number;
+  /** Open loop at this rate (requests/s); not for watch, which has its own put rate. */
+  ratePerSec?: number;
   signal?: AbortSignal;
   onProgress?: (completed: number) => void;
 }
@@ -76,7 +163,7 @@ export async function measureRun(instance: Instance, spec: { clients: number; co
   let serverCpuStart = 0;
   let machineBusyStart = 0;
   const result = await runLoad(
-    { url: instance.url, connections: spec.connections, clients: spec.clients, workers: options.workers, workload: spec.workload, stop: options.stop, warmupMs: options.warmupMs },
+    { url: instance.url, connections: spec.connections, clients: spec.clients, workers: options.workers, workload: spec.workload, stop: options.stop, warmupMs: options.warmupMs, ratePerSec: spec.workload.kind === 'watch' ? undefined : options.ratePerSec },
     {
       signal: options.signal,
       onProgress: options.onProgress,
