@@ -326,7 +326,16 @@ class Store implements MvccStore {
     await this.flush();
     await this.compactionTail;
     // The whole keyspace: data, lease and meta keys (every key starts with a byte below 0xff).
-    await this.backend.compactRange?.(new Uint8Array([0]), new Uint8Array([0xff, 0xff]));
+    const gte = new Uint8Array([0]);
+    const lt = new Uint8Array([0xff, 0xff]);
+    await this.backend.compactRange?.(gte, lt);
+    // LevelDB's CompactRange only merges a level into the next one: a table it has just written from
+    // the memtable to an otherwise empty level keeps shadowed versions and deletions. One small write
+    // (the consistent index again) lands above it, and a second pass merges the two.
+    const tail = this.flushTail.then(() => this.backend.write([{ type: 'put', key: META_CONSISTENT_INDEX, value: encodeUint64(this.flushedConsistentIndex) }]));
+    this.flushTail = tail;
+    await tail;
+    await this.backend.compactRange?.(gte, lt);
   }
 
   onCommit(listener: CommitListener): void {
