@@ -33,6 +33,8 @@ export interface ServiceOptions {
   readonly leaseMethods?: readonly (readonly [string, Handler])[];
   /** The member thread's metrics as Prometheus text, served as {@link MEMBER_METRICS_PATH}. */
   readonly metricsText?: () => Promise<string>;
+  /** The Lock and Election services' unary methods (server/concurrency/service.ts). */
+  readonly concurrencyMethods?: readonly (readonly [string, Handler])[];
   /** The space quota and alarms (server/apply/quota.ts); absent: no quota, no alarms. */
   readonly quota?: QuotaApplier;
 }
@@ -79,6 +81,7 @@ export function buildServices(opts: ServiceOptions, streaming: readonly Streamin
     table.push([path, path === '/etcdserverpb.Lease/LeaseGrant' ? s.quotaChecked(() => ({ leaseGrant: {} }), h) : h]);
   }
   if (opts.metricsText !== undefined) table.push([MEMBER_METRICS_PATH, s.metrics]);
+  for (const [path, h] of opts.concurrencyMethods ?? []) table.push([path, h]);
   const methods: ServedMethod[] = table.map(([path, h]) => ({ path, kind: 'unary', handler: { unary: h } }));
   for (const m of streaming) methods.push({ path: m.path, kind: m.kind, handler: { stream: m.handler } });
   return { methods };

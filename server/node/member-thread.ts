@@ -25,6 +25,7 @@ import { LeaseService } from '../lease/service';
 import { LeaseLeaderLoop } from '../lease/leader-loop';
 import { LIMITS } from '../limits';
 import { DiskMetrics, MemberMetrics } from '../metrics/member-metrics';
+import { ConcurrencyService } from '../concurrency/service';
 import { AlarmStore, BACKEND_SIZE_REFRESH_MS, BackendQuota, BackendSizeGauge, QuotaApplier } from '../apply/quota';
 import { AutoCompactor } from '../compactor/compactor';
 import { parseRetention } from '../compactor/retention';
@@ -156,8 +157,9 @@ async function run(data: MemberThreadData): Promise<void> {
   leaseLoop.start();
   const autoCompactor = startAutoCompactor(config, data.env, member, () => store.currentRevision, log);
   const watchService = (await import('../watch/service')).createWatchService({ store, member, maxRequestBytes: config.maxRequestBytes, progressIntervalMs: config.watchProgressNotifyIntervalMs, log });
+  const concurrency = new ConcurrencyService({ member, store, maxRequestBytes: config.maxRequestBytes, log });
   const memberMetrics = new MemberMetrics({ member, store: { dbSize: () => store.dbSize(), keyCount: () => store.read().range(Buffer.from([0]), Buffer.from([0]), { countOnly: true }).count } }, diskMetrics);
-  const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log, leaseMethods: leaseService.unaryMethods, metricsText: () => memberMetrics.text(), quota }, [leaseService.keepAliveMethod, watchService.method]);
+  const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log, leaseMethods: leaseService.unaryMethods, metricsText: () => memberMetrics.text(), concurrencyMethods: concurrency.unaryMethods, quota }, [leaseService.keepAliveMethod, watchService.method, ...concurrency.streamingMethods]);
   const server = (callServer = new CallServer(
     port,
     services.methods.map((m) => m.handler),
