@@ -16,6 +16,7 @@ import { KvApplier } from '../apply/kv';
 import { buildServices, applyInternalRequest, errorStatus } from '../api/services';
 import { CallServer, type CallBatch } from '../api/bridge';
 import { Member, type MemberInfo, type OpenedWal, type WalMetadata } from './member';
+import { startPeers } from './peers';
 import { computeClusterId, computeMemberId } from './ids';
 import { Wal } from '../wal';
 import { DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS, Lessor, minLeaseTtlSec } from '../lease/lessor';
@@ -126,6 +127,8 @@ async function run(data: MemberThreadData): Promise<void> {
   // The call server needs the services, which need the member: the member reaches the server's
   // answer batch through this reference once both exist.
   let callServer: CallServer | undefined;
+  // Other members, when the cluster has any: messages out from each Ready, in to the Raft node.
+  const peers = await startPeers({ config, memberId: identity.memberId, clusterId: identity.clusterId, members: identity.members, log });
   const diskMetrics = new DiskMetrics();
   const member = await Member.open({
     walDir,
@@ -143,9 +146,11 @@ async function run(data: MemberThreadData): Promise<void> {
     random: Math.random,
     flushAnswers: () => callServer?.flushAnswers(),
     walBlockingSaveBytesMax: LIMITS.walBlockingSaveBytesMax,
+    transport: peers,
     onFatal: fatal,
     observer: diskMetrics,
   });
+  peers?.attach(member);
   member.onLeaderChange = (leader, term) => {
     // The leader counts lease TTLs (extended by an election timeout, as etcd); others do not.
     if (leader === identity.memberId) lessor.promote(Date.now(), config.electionTimeoutMs);
@@ -174,6 +179,7 @@ async function run(data: MemberThreadData): Promise<void> {
       autoCompactor?.stop();
       member
         .close()
+        .then(() => peers?.close())
         .then(() => store.close())
         .then(
           () => port.postMessage({ kind: 'stopped' } satisfies FromMember),

@@ -9,8 +9,8 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MemoryStorage, RawNode, decodeConfChange } from '../raft';
-import { EntryType, MemberId, Ready, StateType, type ConfState, type Entry, type HardState } from '../raft/types';
+import { MemoryStorage, RawNode, SnapshotTemporarilyUnavailableError, decodeConfChange } from '../raft';
+import { EntryType, MemberId, Ready, StateType, type ConfState, type Entry, type HardState, type Message, type Snapshot } from '../raft/types';
 import { Wal } from '../wal';
 import type { MvccStore } from '../mvcc/types';
 import type { Logger } from '../log';
@@ -35,6 +35,9 @@ export interface WalMetadata {
 
 /** Applies one committed entry's data to the state machine; returns the result for the proposer. */
 export type EntryApplier = (data: Uint8Array, index: number) => unknown;
+
+/** Request IDs: 16 bits of member tag above a 37-bit counter (2^53 in all). */
+const REQUEST_ID_COUNTER_SPAN = 2 ** 37;
 
 interface Waiter {
   resolve(result: unknown): void;
@@ -78,6 +81,11 @@ export interface MemberOptions {
   readonly flushAnswers?: () => void;
   /** Saves up to this many bytes fsync synchronously (see Wal.blockingSaveBytesMax). */
   readonly walBlockingSaveBytesMax?: number;
+  /**
+   * Sends Raft messages to other members (server/transport). Absent for a single-member cluster,
+   * which has nobody to send to.
+   */
+  readonly transport?: { send(messages: readonly Message[]): void };
   /** Called when a fatal storage error makes it unsafe to go on (the process must exit). */
   readonly onFatal: (err: unknown) => void;
   /** Told how long disk operations took (metrics); optional. */
@@ -90,6 +98,17 @@ export interface MemberObserver {
   walSaveSeconds(seconds: number): void;
   /** One backend batch written by the store's flush. */
   backendCommitSeconds(seconds: number): void;
+}
+
+/**
+ * The member's Raft log. A Raft snapshot would have to carry the MVCC backend to a follower; until
+ * that transfer exists the log refuses to hand out snapshots (Raft then keeps retrying with log
+ * entries), so that a follower can never install an empty state machine.
+ */
+class MemberStorage extends MemoryStorage {
+  override snapshot(): Snapshot {
+    throw new SnapshotTemporarilyUnavailableError('sending the backend as a snapshot is not supported yet');
+  }
 }
 
 /** The loop's wait for applied entries: index → callbacks. */
@@ -122,6 +141,7 @@ export class Member {
   private readonly log: Logger;
   private readonly waiters = new Map<number, Waiter>();
   private nextRequestId: number;
+  private readonly requestIdTag: number;
   private leaderId: MemberId = 0n;
   private state: StateType = StateType.Follower;
   private termNow = 0;
@@ -163,9 +183,11 @@ export class Member {
     this.appliedIndex = applied;
     this.snapshotIndex = snapshotIndex;
     this.confState = confState;
-    // Request IDs start from the clock so that IDs of entries proposed before a restart, still in
-    // the log, cannot collide with new proposals' waiters.
-    this.nextRequestId = Date.now() * 1000;
+    // A request ID is this member's 16-bit tag above a 37-bit counter that starts from the clock:
+    // IDs of entries proposed before a restart, still in the log, and IDs proposed by other
+    // members never meet this member's waiters.
+    this.requestIdTag = Number(opts.memberId & 0xffffn) * REQUEST_ID_COUNTER_SPAN;
+    this.nextRequestId = (Date.now() * 1000) % REQUEST_ID_COUNTER_SPAN;
     this.tickTimer = setInterval(this.onTick, opts.heartbeatIntervalMs);
     this.sweepTimer = setInterval(this.sweepTimeouts, LIMITS.requestTimeoutSweepMs);
   }
@@ -176,7 +198,7 @@ export class Member {
     const voters = opts.members.filter((m) => !m.isLearner).map((m) => m.id);
     const learners = opts.members.filter((m) => m.isLearner).map((m) => m.id);
     const confState: ConfState = { voters, learners };
-    const storage = new MemoryStorage({ confState });
+    const storage = new MemberStorage({ confState });
     let wal: Wal;
     let applied = opts.store.consistentIndex;
     let snapshotIndex = 0;
@@ -283,7 +305,9 @@ export class Member {
 
   /** A fresh request ID for an internal request. */
   newRequestId(): number {
-    return this.nextRequestId++;
+    const id = this.requestIdTag + this.nextRequestId;
+    this.nextRequestId = (this.nextRequestId + 1) % REQUEST_ID_COUNTER_SPAN;
+    return id;
   }
 
   /**
@@ -418,8 +442,32 @@ export class Member {
   }
 
   private send(rd: Ready): void {
-    // Peer transport arrives with replication; a single member has nobody to send to.
-    for (const m of rd.messages) assert(m.to === this.memberId || this.members.some((x) => x.id === m.to), `message to unknown member ${m.to}`);
+    if (rd.messages.length === 0) return;
+    for (const m of rd.messages) assert(m.to !== this.memberId, 'a Raft message to this member itself');
+    this.opts.transport?.send(rd.messages);
+  }
+
+  /** A Raft message from another member (from the transport). */
+  step(m: Message): void {
+    if (this.closed) return;
+    try {
+      this.node.step(m);
+    } catch (err) {
+      // A message the core refuses (e.g. from a removed member) is dropped; Raft is built for that.
+      this.log.debug({ err, type: m.type, from: m.from.toString(16) }, 'dropped a Raft message');
+      return;
+    }
+    this.schedule();
+  }
+
+  /** The transport could not reach `id`: Raft stops pipelining to it until it answers again. */
+  reportUnreachable(id: MemberId): void {
+    if (!this.closed) this.node.reportUnreachable(id);
+  }
+
+  /** Whether a snapshot sent to `id` arrived. */
+  reportSnapshot(id: MemberId, ok: boolean): void {
+    if (!this.closed) this.node.reportSnapshot(id, ok);
   }
 
   private onSoftState(lead: MemberId, state: StateType): void {
