@@ -69,8 +69,19 @@ describe('a 3-member cluster', () => {
       const all = await Promise.all(members.map(status));
       return all.every((s) => s !== undefined && s.leader !== '0' && s.leader === all[0]!.leader);
     }, 10_000)).toBe(true);
-    const list = await etcdctl(members[1]!.endpoint, ['member', 'list']);
-    expect(list.stdout.split('\n').filter((l) => l !== '').map((l) => l.split(', ')[2]).sort()).toEqual(['c1', 'c2', 'c3']);
+    // Every member publishes its name and client URLs through Raft; any member lists them all.
+    const listed = async (): Promise<string[]> => {
+      const r = await etcdctl(members[1]!.endpoint, ['member', 'list']);
+      return r.stdout.split('\n').filter((l) => l !== '').map((l) => { const f = l.split(', '); return `${f[2]} ${f[4]}`; }).sort();
+    };
+    const expected = members.map((m) => `${m.name} ${m.endpoint}`).sort();
+    expect(await eventually(async () => JSON.stringify(await listed()) === JSON.stringify(expected), 10_000)).toBe(true);
+    // So etcdctl can find the whole cluster from one endpoint.
+    const cluster = await etcdctl(members[0]!.endpoint, ['endpoint', 'status', '--cluster', '-w', 'json']);
+    expect(cluster.code).toBe(0);
+    const leaders = (JSON.parse(cluster.stdout) as { Status: { leader: number } }[]).map((e) => String(e.Status.leader));
+    expect(leaders).toHaveLength(3);
+    expect(new Set(leaders).size).toBe(1);
 
     // Writes through each member are read back (linearizable) from every member.
     for (const [i, m] of members.entries()) expect((await etcdctl(m.endpoint, ['put', `k${i}`, `v${i}`])).stdout).toBe('OK\n');

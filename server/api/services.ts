@@ -386,8 +386,18 @@ class Services {
 }
 
 /** Applies one committed entry's internal request to the state machine (the member's EntryApplier). */
-export function applyInternalRequest(applier: KvApplier, data: Uint8Array, leases?: LeaseApplier, quota?: QuotaApplier): unknown {
+/** The state machine's parts an internal request may apply to. */
+export interface Appliers {
+  readonly kv: KvApplier;
+  readonly leases?: LeaseApplier;
+  readonly quota?: QuotaApplier;
+  readonly membership?: { apply(req: cairnpb.IClusterMemberAttrSetRequest): unknown };
+}
+
+export function applyInternalRequest(data: Uint8Array, appliers: Appliers): unknown {
+  const { kv: applier, leases, quota, membership } = appliers;
   const req = cairnpb.InternalRequest.decode(data);
+  if (req.clusterMemberAttrSet != null && membership !== undefined) return membership.apply(req.clusterMemberAttrSet);
   if (quota !== undefined) {
     // etcd's capped and quota appliers: requests that grow the store fail while NOSPACE is raised.
     if (req.alarm != null) return quota.alarm(req.alarm);

@@ -6,14 +6,14 @@
 import { etcdserverpb as pb, toBigInt } from '../../proto';
 import { EtcdError } from '../errors';
 import { openMvccStore } from '../mvcc/store';
-import { AlarmStore, alarmText, BackendQuota, BackendSizeGauge, costPut, costTxn, KV_OVERHEAD, QuotaApplier } from './quota';
+import { AlarmStore, alarmText, type AlarmPersistence, BackendQuota, BackendSizeGauge, costPut, costTxn, KV_OVERHEAD, QuotaApplier } from './quota';
 
 const { ACTIVATE, DEACTIVATE, GET } = pb.AlarmRequest.AlarmAction;
 const NOSPACE = pb.AlarmType.NOSPACE;
 
-function memoryPersistence(): { putAlarmRecord(r: Uint8Array): void; alarmRecord(): Uint8Array | undefined } {
+function memoryPersistence(): AlarmPersistence {
   let record: Uint8Array | undefined;
-  return { putAlarmRecord: (r) => (record = r), alarmRecord: () => record };
+  return { putMetaRecord: (_name, r) => (record = r), metaRecord: () => record };
 }
 
 describe('costs', () => {

@@ -14,6 +14,7 @@
  */
 import { etcdserverpb as pb, fromBigInt, toBigInt } from '../../proto';
 import { EtcdError } from '../errors';
+import type { MvccStore } from '../mvcc/types';
 
 /** etcd's estimate of the bytes a key's metadata takes. */
 export const KV_OVERHEAD = 256;
@@ -59,11 +60,8 @@ export class BackendQuota {
   }
 }
 
-/** Where the alarm list is persisted (the MVCC store's meta record). */
-export interface AlarmPersistence {
-  putAlarmRecord(record: Uint8Array): void;
-  alarmRecord(): Uint8Array | undefined;
-}
+/** Where the alarm list is persisted: the MVCC store's `alarms` meta record. */
+export type AlarmPersistence = Pick<MvccStore, 'putMetaRecord' | 'metaRecord'>;
 
 export interface AlarmMember {
   readonly memberId: bigint;
@@ -75,7 +73,7 @@ export class AlarmStore {
   private readonly raised: AlarmMember[] = [];
 
   constructor(private readonly persistence: AlarmPersistence) {
-    const record = persistence.alarmRecord();
+    const record = persistence.metaRecord('alarms');
     if (record !== undefined) {
       for (const a of pb.AlarmResponse.decode(record).alarms) {
         this.raised.push({ memberId: toBigInt(a.memberID ?? 0), alarm: a.alarm ?? pb.AlarmType.NONE });
@@ -111,7 +109,7 @@ export class AlarmStore {
   }
 
   private persist(): void {
-    this.persistence.putAlarmRecord(pb.AlarmResponse.encode({ alarms: this.raised.map(toProto) }).finish());
+    this.persistence.putMetaRecord('alarms', pb.AlarmResponse.encode({ alarms: this.raised.map(toProto) }).finish());
   }
 }
 

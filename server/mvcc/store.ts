@@ -35,6 +35,7 @@ import type {
   MvccStore,
   RangeOptions,
   RangeResult,
+  MetaRecordName,
   ReadTxn,
   StoredKeyValue,
   WriteTxn,
@@ -61,7 +62,8 @@ const META_COMPACT_REVISION = metaKey('compactRevision');
 /** The last compaction started; greater than META_COMPACT_REVISION while one is unfinished. */
 const META_SCHEDULED_COMPACT_REVISION = metaKey('scheduledCompactRevision');
 /** The raised alarms, an opaque record of server/apply/quota.ts. */
-const META_ALARMS = metaKey('alarms');
+/** Meta records by name: one key each, beside the consistent index. */
+const META_RECORDS: Readonly<Record<MetaRecordName, Uint8Array>> = { alarms: metaKey('alarms'), members: metaKey('members') };
 
 /** Lease records: `l` + the lease ID as a big-endian int64 (between data `k` and meta `m` keys). */
 const LEASE_PREFIX = 0x6c;
@@ -311,14 +313,15 @@ class Store implements MvccStore {
     return out;
   }
 
-  putAlarmRecord(record: Uint8Array): void {
+  putMetaRecord(name: MetaRecordName, record: Uint8Array): void {
     this.assertOpen();
-    this.dirtyMeta.set(META_ALARMS, record);
+    this.dirtyMeta.set(META_RECORDS[name], record);
   }
 
-  alarmRecord(): Uint8Array | undefined {
+  metaRecord(name: MetaRecordName): Uint8Array | undefined {
     this.assertOpen();
-    return this.dirtyMeta.get(META_ALARMS) ?? this.backend.getSync(META_ALARMS);
+    const key = META_RECORDS[name];
+    return this.dirtyMeta.get(key) ?? this.backend.getSync(key);
   }
 
   async defragment(): Promise<void> {

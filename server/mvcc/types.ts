@@ -138,6 +138,9 @@ export interface EventsBatch {
   readonly nextRevision: number;
 }
 
+/** The meta records a store keeps (see MvccStore.putMetaRecord). */
+export type MetaRecordName = 'alarms' | 'members';
+
 export interface MvccStore {
   readonly currentRevision: number;
   readonly compactRevision: number;
@@ -193,11 +196,13 @@ export interface MvccStore {
   /** Every lease record, flushed first; in ID byte order (two's complement, big-endian). */
   leases(): Promise<{ readonly id: bigint; readonly record: Uint8Array }[]>;
   /**
-   * The raised alarms (server/apply/quota.ts) as one opaque record, written by the next flush in the
-   * same batch as the consistent index; `alarmRecord()` sees it at once (undefined: never stored).
+   * A small piece of member state kept beside the data as one opaque record: the raised alarms
+   * (server/apply/quota.ts), the members' published attributes (server/node/membership.ts).
+   * Written by the next flush in the same batch as the consistent index, so it is as current as
+   * the applied log; `metaRecord` sees a put at once (undefined: never stored).
    */
-  putAlarmRecord(record: Uint8Array): void;
-  alarmRecord(): Uint8Array | undefined;
+  putMetaRecord(name: MetaRecordName, record: Uint8Array): void;
+  metaRecord(name: MetaRecordName): Uint8Array | undefined;
   /**
    * Online defragmentation: flushes, then compacts the backend's whole key range (LevelDB's
    * compactRange), so obsolete versions and deletions are dropped from the files. Reads and writes

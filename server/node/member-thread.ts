@@ -17,6 +17,7 @@ import { buildServices, applyInternalRequest, errorStatus } from '../api/service
 import { CallServer, type CallBatch } from '../api/bridge';
 import { Member, type MemberInfo, type OpenedWal, type WalMetadata } from './member';
 import { startPeers } from './peers';
+import { Membership, publishAttributes } from './membership';
 import { computeClusterId, computeMemberId } from './ids';
 import { Wal } from '../wal';
 import { DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS, Lessor, minLeaseTtlSec } from '../lease/lessor';
@@ -127,6 +128,9 @@ async function run(data: MemberThreadData): Promise<void> {
   // The call server needs the services, which need the member: the member reaches the server's
   // answer batch through this reference once both exist.
   let callServer: CallServer | undefined;
+  // Published member attributes: applied entries reach it once the member (whose list it updates) exists.
+  let membershipRef: Membership | undefined;
+  const membership = (): Membership | undefined => membershipRef;
   // Other members, when the cluster has any: messages out from each Ready, in to the Raft node.
   const peers = await startPeers({ config, memberId: identity.memberId, clusterId: identity.clusterId, members: identity.members, log });
   const diskMetrics = new DiskMetrics();
@@ -141,7 +145,7 @@ async function run(data: MemberThreadData): Promise<void> {
     preVote: config.preVote,
     snapshotCount: config.snapshotCount,
     store,
-    applyEntry: (entryData) => applyInternalRequest(applier, entryData, leaseApplier, quota),
+    applyEntry: (entryData) => applyInternalRequest(entryData, { kv: applier, leases: leaseApplier, quota, membership: membership() }),
     log,
     random: Math.random,
     flushAnswers: () => callServer?.flushAnswers(),
@@ -151,6 +155,8 @@ async function run(data: MemberThreadData): Promise<void> {
     observer: diskMetrics,
   });
   peers?.attach(member);
+  membershipRef = new Membership(store, member.members);
+  const stopPublishing = publishAttributes({ member, name: config.name, clientUrls: config.advertiseClientUrls, log });
   member.onLeaderChange = (leader, term) => {
     // The leader counts lease TTLs (extended by an election timeout, as etcd); others do not.
     if (leader === identity.memberId) lessor.promote(Date.now(), config.electionTimeoutMs);
@@ -174,6 +180,7 @@ async function run(data: MemberThreadData): Promise<void> {
     if (msg.kind === 'calls') {
       server.onCalls(msg);
     } else if (msg.kind === 'stop') {
+      stopPublishing();
       leaseLoop.stop();
       backendSize.stop();
       autoCompactor?.stop();
