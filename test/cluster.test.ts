@@ -7,6 +7,7 @@
 import { etcdctl } from './harness/etcdctl';
 import { freePorts } from './harness/ports';
 import { startMember, type Member } from './harness/member';
+import { RawKvClient } from './harness/raw-kv';
 
 const TIMING = ['--heartbeat-interval=50', '--election-timeout=500'];
 
@@ -114,6 +115,51 @@ describe('a 3-member cluster', () => {
     await members[leaderIndex]!.restart();
     expect(await eventually(async () => (await get(members[leaderIndex]!, 'after-kill')) === 'yes', 15_000)).toBe(true);
     for (const key of acked) expect(await get(members[leaderIndex]!, key, ['--consistency=s'])).toBe(key.slice('before-'.length));
+  }, 120_000);
+
+  test('killing the leader under a write load loses no acknowledged write', async () => {
+    // Runs on the cluster of the previous test (all three members up).
+    expect(members).toHaveLength(3);
+    const statuses = await Promise.all(members.map(status));
+    const leaderIndex = statuses.findIndex((st) => st !== undefined && st.memberId === st.leader);
+    expect(leaderIndex).toBeGreaterThanOrEqual(0);
+    const followers = members.filter((_, i) => i !== leaderIndex);
+    const clients = followers.map((m) => new RawKvClient(m.endpoint, 2000));
+    const acked = new Map<string, string>();
+    let failed = 0;
+    let stop = false;
+    const writer = async (w: number): Promise<void> => {
+      for (let i = 0; !stop; i++) {
+        const key = `load-${w}-${i}`;
+        try {
+          await clients[w % clients.length]!.put(key, `v${w}.${i}`);
+          acked.set(key, `v${w}.${i}`);
+        } catch {
+          failed++;
+        }
+      }
+    };
+    const writers = Array.from({ length: 8 }, (_, w) => writer(w));
+    await new Promise((r) => setTimeout(r, 600));
+    const ackedBeforeKill = acked.size;
+    await members[leaderIndex]!.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 3000));
+    stop = true;
+    await Promise.all(writers);
+    for (const c of clients) c.close();
+    expect(ackedBeforeKill).toBeGreaterThan(0);
+    // Writes went on after a new leader was elected.
+    expect(acked.size).toBeGreaterThan(ackedBeforeKill);
+    // Every acknowledged write is on the survivors and, after a restart, on the killed member too.
+    const all = await etcdctl(followers[0]!.endpoint, ['get', 'load-', '--prefix', '-w', 'json'], { timeoutMs: 10_000 });
+    const stored = new Map<string, string>(
+      ((JSON.parse(all.stdout).kvs ?? []) as { key: string; value: string }[]).map((kv) => [Buffer.from(kv.key, 'base64').toString(), Buffer.from(kv.value, 'base64').toString()]),
+    );
+    const missing = [...acked].filter(([k, v]) => stored.get(k) !== v).map(([k]) => k);
+    expect({ acked: acked.size, failed, missing }).toEqual({ acked: acked.size, failed, missing: [] });
+    await members[leaderIndex]!.restart();
+    const last = [...acked.keys()].pop()!;
+    expect(await eventually(async () => (await get(members[leaderIndex]!, last, ['--consistency=s'])) === acked.get(last), 15_000)).toBe(true);
   }, 120_000);
 
   test('without a quorum, writes fail with a clear error and serializable reads still answer', async () => {
