@@ -71,12 +71,13 @@ describe('a 3-member cluster', () => {
       return all.every((s) => s !== undefined && s.leader !== '0' && s.leader === all[0]!.leader);
     }, 10_000)).toBe(true);
     // Every member publishes its name and client URLs through Raft; any member lists them all.
-    const listed = async (): Promise<string[]> => {
-      const r = await etcdctl(members[1]!.endpoint, ['member', 'list']);
+    const listed = async (m: Member): Promise<string[]> => {
+      const r = await etcdctl(m.endpoint, ['member', 'list']);
       return r.stdout.split('\n').filter((l) => l !== '').map((l) => { const f = l.split(', '); return `${f[2]} ${f[4]}`; }).sort();
     };
-    const expected = members.map((m) => `${m.name} ${m.endpoint}`).sort();
-    expect(await eventually(async () => JSON.stringify(await listed()) === JSON.stringify(expected), 10_000)).toBe(true);
+    const expected = JSON.stringify(members.map((m) => `${m.name} ${m.endpoint}`).sort());
+    // Each member applies the publications in its own time: wait until every one lists all three.
+    expect(await eventually(async () => (await Promise.all(members.map(listed))).every((l) => JSON.stringify(l) === expected), 10_000)).toBe(true);
     // So etcdctl can find the whole cluster from one endpoint.
     const cluster = await etcdctl(members[0]!.endpoint, ['endpoint', 'status', '--cluster', '-w', 'json']);
     expect(cluster.code).toBe(0);

@@ -16,7 +16,7 @@ import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRe
 import { EtcdError, toGrpcStatus } from '../errors';
 import { alarmText, type QuotaApplier, type QuotaRequest } from '../apply/quota';
 import { STATUS_OK, type MethodHandler, type Reply, type StreamHandler } from './bridge';
-import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION } from '../version';
+import { ETCD_SERVER_VERSION } from '../version';
 import { MEMBER_METRICS_PATH } from '../metrics/member-metrics';
 
 /** InternalRequest field numbers (proto/cairn.proto) of the requests carried in entries. */
@@ -418,4 +418,3 @@ export function applyInternalRequest(data: Uint8Array, appliers: Appliers): unkn
   throw new Error(`internal request ${toNumber(req.id)} carries no request this member can apply`);
 }
 
-export { ETCD_CLUSTER_VERSION };

@@ -496,7 +496,8 @@ export class Member {
         this.appliedIndex = Math.max(this.appliedIndex, e.index);
         continue;
       }
-      assert(e.index === this.appliedIndex + 1 || this.appliedIndex === 0 || e.index > this.appliedIndex, `applying index ${e.index} after ${this.appliedIndex}`);
+      // Raft delivers committed entries in order from applied + 1: a gap or a repeat is a bug.
+      assert(e.index === this.appliedIndex + 1, `applying index ${e.index} after ${this.appliedIndex}`);
       if (e.type === EntryType.ConfChange) {
         // Bootstrap writes the initial membership as ConfChange entries; runtime changes (member
         // add/remove) arrive with replication.
