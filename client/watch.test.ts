@@ -121,8 +121,11 @@ describe.each(TARGETS.watch)('watch resumption against %s', (kind) => {
     const before = events.length;
     await fx.member().restart();
     // Writes before the watcher has re-registered must still be delivered (resume from revision + 1).
-    await writer.txn().then(op.put(`${p}after-1`, 'x'), op.put(`${p}after-2`, 'y')).commit();
-    await writer.put(`${p}after-3`, 'z');
+    // A client that keeps retrying while its channel reconnects to the restarted member (its
+    // reconnect backoff can outlast the default 5 attempts).
+    const afterRestart = fx.client({ callTimeoutMs: 20_000, retry: { attemptsMax: 40, backoffMaxMs: 500 } });
+    await afterRestart.txn().then(op.put(`${p}after-1`, 'x'), op.put(`${p}after-2`, 'y')).commit();
+    await afterRestart.put(`${p}after-3`, 'z');
     await waitFor(() => events.some((e) => e.kv.key.toString() === `${p}after-3`), 20_000);
     expect(disconnects).toBeGreaterThanOrEqual(1);
     expect(events.length).toBeGreaterThan(before);
