@@ -9,27 +9,10 @@
  * and are thrown before any request is sent.
  */
 import type * as grpc from '@grpc/grpc-js';
+import { GrpcStatus } from '../proto/grpc-status';
 
-/** gRPC status codes used here (grpc/codes). */
-export const GrpcStatus = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
+/** gRPC status codes (grpc/codes). */
+export { GrpcStatus };
 
 /**
  * The base class of every error the SDK throws for a failed call.

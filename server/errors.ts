@@ -11,28 +11,11 @@
  * the mapping stays in one place. Anything it does not know becomes UNKNOWN with the error's message,
  * and the caller must log it with its cause: an unknown error is a bug or an unplanned failure.
  */
+import { GrpcStatus } from '../proto/grpc-status';
 
 /** gRPC status codes (grpc/codes), by their canonical names. */
-export const GrpcCode = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
-export type GrpcCode = (typeof GrpcCode)[keyof typeof GrpcCode];
+export const GrpcCode = GrpcStatus;
+export type GrpcCode = GrpcStatus;
 
 /** One row of the table: the status an error is answered with. */
 export interface GrpcErrorStatus {

@@ -8,7 +8,7 @@
  * prom-client's counters when the registry is scraped, so a call pays no label hashing.
  */
 import { Counter, type Registry } from 'prom-client';
-import { GRPC_CODE_NAMES, grpcCodeName } from './grpc-codes';
+import { GRPC_CODE_NAMES, grpcCodeName } from '../../proto/grpc-status';
 
 export type GrpcMethodKind = 'unary' | 'client-stream' | 'server-stream' | 'bidi';
 

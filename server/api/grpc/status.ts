@@ -5,27 +5,11 @@
  * one in "gRPC over HTTP2" (PROTOCOL-HTTP2.md): the UTF-8 bytes of the message, with every byte
  * outside 0x20..0x7E and '%' itself written as '%XX'.
  */
+import { GrpcStatus } from '../../../proto/grpc-status';
 
 /** gRPC status codes, as on the wire (`grpc-status`). */
-export enum Status {
-  OK = 0,
-  CANCELLED = 1,
-  UNKNOWN = 2,
-  INVALID_ARGUMENT = 3,
-  DEADLINE_EXCEEDED = 4,
-  NOT_FOUND = 5,
-  ALREADY_EXISTS = 6,
-  PERMISSION_DENIED = 7,
-  RESOURCE_EXHAUSTED = 8,
-  FAILED_PRECONDITION = 9,
-  ABORTED = 10,
-  OUT_OF_RANGE = 11,
-  UNIMPLEMENTED = 12,
-  INTERNAL = 13,
-  UNAVAILABLE = 14,
-  DATA_LOSS = 15,
-  UNAUTHENTICATED = 16,
-}
+export const Status = GrpcStatus;
+export type Status = GrpcStatus;
 
 /** How a call ends: a status code and, for errors, a human-readable message. */
 export interface CallStatus {
