@@ -38,11 +38,22 @@ describe.each(TARGETS.kv)('connection against %s', (kind) => {
   });
 
   test('only dead endpoints: the call fails with UnavailableError marked notApplied', async () => {
-    const c = fx.client({ endpoints: [`http://127.0.0.1:${await freePort()}`], retry: { attemptsMax: 2 } });
+    // Never connected: retried until the call's deadline, then the last error.
+    const c = fx.client({ endpoints: [`http://127.0.0.1:${await freePort()}`], retry: { attemptsMax: 2 }, callTimeoutMs: 1000 });
     const err = await c.put('k', 'v').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnavailableError);
     expect((err as UnavailableError).notApplied).toBe(true);
   });
+
+  test('a call with a deadline keeps trying while the only member restarts, beyond attemptsMax', async () => {
+    const c = fx.client({ callTimeoutMs: 20_000, retry: { attemptsMax: 2, backoffMaxMs: 200 } });
+    expect((await c.put(`${freshPrefix('restart')}k`, 'before')).header.revision).toBeGreaterThan(0n);
+    await fx.member().stop();
+    const put = c.put(`${freshPrefix('restart')}k`, 'during');
+    await new Promise((r) => setTimeout(r, 500));
+    await fx.member().restart();
+    expect((await put).header.revision).toBeGreaterThan(0n);
+  }, 60_000);
 
   test('deadlines and AbortSignal end calls with typed errors', async () => {
     const hole = await blackhole();

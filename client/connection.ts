@@ -40,7 +40,11 @@ export interface ConnectionOptions {
   keepalive?: { timeMs?: number; timeoutMs?: number; permitWithoutCalls?: boolean };
   /** Deadline of each unary call (including its retries) unless the call gives one; default none. */
   callTimeoutMs?: number;
-  /** Retries of safe calls: how many attempts in all (default 5) and the first backoff (default 50 ms, doubling, at most 1 s). */
+  /**
+   * Retries of safe calls: how many attempts in all (default 5) and the first backoff (default 50 ms,
+   * doubling, at most 1 s). A call with a deadline whose request never reached a server (no
+   * connection) is retried until its deadline, whatever `attemptsMax` says.
+   */
   retry?: { attemptsMax?: number; backoffMs?: number; backoffMaxMs?: number };
   /** Watches (and the keep-alive stream) ask for `hasleader`: the server cancels them when it loses its leader, and the client moves on. Default false. */
   requireLeader?: boolean;
@@ -357,7 +361,10 @@ export class Connection {
           continue;
         }
         const safe = safety === 'read' ? err.retryable : err.retryable && err.notApplied;
-        if (!safe || attempt >= Math.max(this.attemptsMax, 1) || signal?.aborted) throw err;
+        // A request that never reached a server (no connection yet, e.g. a member restarting) is
+        // tried again for as long as the call's deadline allows; others get `attemptsMax` tries.
+        const outOfAttempts = attempt >= Math.max(this.attemptsMax, 1) && !(err.notApplied && deadline !== undefined);
+        if (!safe || outOfAttempts || signal?.aborted) throw err;
         const backoff = Math.min(this.backoffMs * 2 ** (attempt - 1), this.backoffMaxMs);
         if (deadline !== undefined && Date.now() + backoff >= deadline) throw err;
         await sleep(backoff, signal);
