@@ -33,7 +33,7 @@ describe('malformed request messages', () => {
     for (const m of members) await m.cleanup();
   });
 
-  test.each(['/etcdserverpb.KV/Put', '/etcdserverpb.KV/Range', '/etcdserverpb.KV/Txn', '/etcdserverpb.KV/DeleteRange'])(
+  test.each(['/etcdserverpb.KV/Put', '/etcdserverpb.KV/Range', '/etcdserverpb.KV/Txn', '/etcdserverpb.KV/DeleteRange', '/etcdserverpb.Lease/LeaseGrant', '/etcdserverpb.Lease/LeaseRevoke', '/v3lockpb.Lock/Unlock'])(
     '%s fails with INTERNAL "grpc: error unmarshalling request" on etcd and Cairn, which both keep serving',
     async (method) => {
       for (const kind of ['etcd', 'cairn'] as const) {

@@ -18,6 +18,8 @@ import { alarmText, type QuotaApplier, type QuotaRequest } from '../apply/quota'
 import { STATUS_OK, type MethodHandler, type Reply, type StreamHandler } from './bridge';
 import { ETCD_SERVER_VERSION } from '../version';
 import { MEMBER_METRICS_PATH } from '../metrics/member-metrics';
+import { MalformedRequestError, decodeRequest } from './request';
+import { ResponseHeaders } from './headers';
 
 /** InternalRequest field numbers (proto/cairn.proto) of the requests carried in entries. */
 const FIELD = { range: 3, put: 4, deleteRange: 5, txn: 6, compaction: 7, alarm: 10 } as const;
@@ -87,23 +89,9 @@ export function buildServices(opts: ServiceOptions, streaming: readonly Streamin
   return { methods };
 }
 
-/** A request whose bytes are not a valid protobuf message of the method's request type. */
-class MalformedRequestError extends Error {}
-
-/** Decodes a request; a malformed one fails as grpc-go fails it (INTERNAL, "error unmarshalling"). */
-function decode<T>(codec: { decode(bytes: Uint8Array): T }, bytes: Uint8Array): T {
-  try {
-    return codec.decode(bytes);
-  } catch (err) {
-    throw new MalformedRequestError(`grpc: error unmarshalling request: ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
-
-const GRPC_INTERNAL = 13;
-
 /** Maps an error to its gRPC status; unknown errors are logged with their cause. */
 export function errorStatus(err: unknown, log: Logger): { status: number; message: string } {
-  if (err instanceof MalformedRequestError) return { status: GRPC_INTERNAL, message: err.message };
+  if (err instanceof MalformedRequestError) return { status: err.grpcStatus, message: err.message };
   const mapped = toGrpcStatus(err);
   if (mapped.kind === undefined) log.error({ err }, 'request failed with an unexpected error');
   return { status: mapped.code, message: mapped.message };
@@ -126,23 +114,22 @@ class Services {
   private readonly store: MvccStore;
   private readonly applier: KvApplier;
   private readonly log: Logger;
-  private readonly clusterId: Long;
-  private readonly memberId: Long;
+  private readonly headers: ResponseHeaders;
+  /** This member's ID as the Long an AlarmRequest carries. */
+  private readonly memberIdLong: Long;
 
   constructor(private readonly opts: ServiceOptions) {
     this.member = opts.member;
     this.store = opts.store;
     this.applier = opts.applier;
     this.log = opts.log;
-    this.clusterId = fromBigInt(opts.member.clusterId, true);
-    this.memberId = fromBigInt(opts.member.memberId, true);
+    this.headers = new ResponseHeaders(opts.member);
+    this.memberIdLong = fromBigInt(opts.member.memberId, true);
   }
 
   /** A response header; a revision of 0 is left out, as etcd leaves it out of cluster responses. */
   private header(revision: number): pb.IResponseHeader {
-    return revision === 0
-      ? { clusterId: this.clusterId, memberId: this.memberId, raftTerm: this.member.term }
-      : { clusterId: this.clusterId, memberId: this.memberId, revision, raftTerm: this.member.term };
+    return this.headers.header(revision);
   }
 
   private fail(reply: Reply, err: unknown): void {
@@ -177,7 +164,7 @@ class Services {
   private checkQuota(r: QuotaRequest, reply: Reply): boolean {
     const quota = this.opts.quota;
     if (quota === undefined || quota.quota.available(r)) return true;
-    const raise = pb.AlarmRequest.encode({ action: pb.AlarmRequest.AlarmAction.ACTIVATE, memberID: this.memberId, alarm: pb.AlarmType.NOSPACE }).finish();
+    const raise = pb.AlarmRequest.encode({ action: pb.AlarmRequest.AlarmAction.ACTIVATE, memberID: this.memberIdLong, alarm: pb.AlarmType.NOSPACE }).finish();
     const id = this.member.newRequestId();
     const data = protobuf.Writer.create().uint32(8).uint64(id).uint32((FIELD.alarm << 3) | 2).bytes(raise).finish();
     const noSpace = (): void => this.fail(reply, new EtcdError('NoSpace'));
@@ -214,7 +201,7 @@ class Services {
 
   readonly range: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      const req = decode(pb.RangeRequest, bytes);
+      const req = decodeRequest(pb.RangeRequest, bytes);
       checkRangeRequest(req);
       this.afterRead(req.serializable === true, reply, () => {
         const result = this.applier.rangeResult(req);
@@ -224,7 +211,7 @@ class Services {
 
   readonly put: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      const req = decode(pb.PutRequest, bytes);
+      const req = decodeRequest(pb.PutRequest, bytes);
       checkPutRequest(req);
       if (!this.checkQuota({ put: req }, reply)) return;
       this.proposeRaw(FIELD.put, bytes, reply, (r) => pb.PutResponse.encode(this.withHeader(r as pb.PutResponse)).finish());
@@ -232,13 +219,13 @@ class Services {
 
   readonly deleteRange: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      checkDeleteRangeRequest(decode(pb.DeleteRangeRequest, bytes));
+      checkDeleteRangeRequest(decodeRequest(pb.DeleteRangeRequest, bytes));
       this.proposeRaw(FIELD.deleteRange, bytes, reply, (r) => pb.DeleteRangeResponse.encode(this.withHeader(r as pb.DeleteRangeResponse)).finish());
     });
 
   readonly txn: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      const req = decode(pb.TxnRequest, bytes);
+      const req = decodeRequest(pb.TxnRequest, bytes);
       checkTxnRequest(req, this.opts.maxTxnOps);
       if (isReadOnlyTxn(req)) {
         // As etcd: a txn that only reads is served locally, after a ReadIndex round unless every
@@ -254,7 +241,7 @@ class Services {
 
   readonly compact: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      const req = decode(pb.CompactionRequest, bytes);
+      const req = decodeRequest(pb.CompactionRequest, bytes);
       const id = this.member.newRequestId();
       const data = protobuf.Writer.create().uint32(8).uint64(id).uint32((FIELD.compaction << 3) | 2).bytes(bytes).finish();
       this.member.propose(id, data).then(
@@ -295,7 +282,7 @@ class Services {
 
   readonly hashKV: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      const req = decode(pb.HashKVRequest, bytes);
+      const req = decodeRequest(pb.HashKVRequest, bytes);
       const rev = toNumber(req.revision);
       // 0 asks for the current revision, which etcd hashes even when it is the compacted one.
       this.store.hashKV(rev).then(
@@ -315,7 +302,7 @@ class Services {
 
   readonly alarm: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      const req = decode(pb.AlarmRequest, bytes);
+      const req = decodeRequest(pb.AlarmRequest, bytes);
       const quota = this.opts.quota;
       const answer = (r: unknown): Uint8Array => pb.AlarmResponse.encode({ ...(r as pb.IAlarmResponse), header: this.header(this.store.currentRevision) }).finish();
       const isGet = (req.action ?? pb.AlarmRequest.AlarmAction.GET) === pb.AlarmRequest.AlarmAction.GET;
@@ -352,7 +339,7 @@ class Services {
    */
   readonly moveLeader: Handler = (bytes, reply) =>
     this.guard(reply, () => {
-      const req = decode(pb.MoveLeaderRequest, bytes);
+      const req = decodeRequest(pb.MoveLeaderRequest, bytes);
       if (!this.member.isLeader) throw new EtcdError('NotLeader');
       const target = toBigInt(req.targetID ?? 0);
       const m = this.member.members.find((x) => x.id === target);

@@ -19,9 +19,10 @@ import { EtcdError, toGrpcStatus } from '../errors';
 import type { Logger } from '../log';
 import { LeaseExistsError } from '../lease/errors';
 import { KeyEventHub } from './key-events';
+import { MalformedRequestError } from '../api/request';
+import { ResponseHeaders } from '../api/headers';
 
 const GRPC_UNKNOWN = 2;
-const GRPC_INTERNAL = 13;
 /** InternalRequest field numbers (proto/cairn.proto). */
 const FIELD = { deleteRange: 5, txn: 6 } as const;
 /** clientv3's concurrency.NewSession default TTL, used when a request names no lease. */
@@ -54,21 +55,12 @@ export interface RecipeOptions {
 /** An error of the recipe itself, answered as etcd answers it: UNKNOWN with this text. */
 export class RecipeError extends Error {}
 
-/** A request whose bytes do not decode (answered as grpc-go answers it). */
-export class MalformedRequestError extends Error {}
 
 export const ERR_SESSION_EXPIRED = 'session expired';
 export const ERR_ELECTION_NOT_LEADER = 'election: not leader';
 export const ERR_ELECTION_NO_LEADER = 'election: no leader';
 export const ERR_MISSING_LEADER_KEY = '"leader" field must be provided';
 
-export function decode<T>(codec: { decode(bytes: Uint8Array): T }, bytes: Uint8Array): T {
-  try {
-    return codec.decode(bytes);
-  } catch (err) {
-    throw new MalformedRequestError(`grpc: error unmarshalling request: ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
 
 /** A copy of a bytes field (request bytes are views into the bridge's batch: copy to keep). */
 export function asBuffer(bytes: Uint8Array | null | undefined): Buffer {
@@ -105,6 +97,7 @@ export class Recipe {
   readonly member: RecipeMember;
   readonly store: MvccStore;
   readonly hub: KeyEventHub;
+  private readonly headers: ResponseHeaders;
   private readonly log: Logger;
   private readonly random: () => number;
 
@@ -114,15 +107,16 @@ export class Recipe {
     this.log = opts.log;
     this.random = opts.random ?? Math.random;
     this.hub = new KeyEventHub(opts.store, MAX_WAITERS);
+    this.headers = new ResponseHeaders(opts.member);
   }
 
   header(revision: number = this.store.currentRevision): pb.IResponseHeader {
-    return { clusterId: fromBigInt(this.member.clusterId, true), memberId: fromBigInt(this.member.memberId, true), revision, raftTerm: this.member.term };
+    return this.headers.header(revision);
   }
 
   /** The status a failed call answers with (see the file comment). */
   status(err: unknown): { status: number; message: string } {
-    if (err instanceof MalformedRequestError) return { status: GRPC_INTERNAL, message: err.message };
+    if (err instanceof MalformedRequestError) return { status: err.grpcStatus, message: err.message };
     if (err instanceof RecipeError) return { status: GRPC_UNKNOWN, message: err.message };
     const mapped = toGrpcStatus(err);
     if (mapped.kind === undefined) this.log.error({ err }, 'lock/election request failed with an unexpected error');

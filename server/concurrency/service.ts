@@ -16,7 +16,6 @@ import type { MvccEvent } from '../mvcc/types';
 import { checkDeleteRangeRequest } from '../apply/validate';
 import {
   asBuffer,
-  decode,
   ERR_ELECTION_NO_LEADER,
   ERR_ELECTION_NOT_LEADER,
   ERR_MISSING_LEADER_KEY,
@@ -26,6 +25,7 @@ import {
   type RecipeOptions,
   type WaiterKey,
 } from './recipe';
+import { decodeRequest } from '../api/request';
 
 const STATUS_OK = 0;
 
@@ -166,7 +166,7 @@ export class ConcurrencyService {
     this.queue(
       stream,
       (bytes) => {
-        const req = decode(v3lockpb.LockRequest, bytes);
+        const req = decodeRequest(v3lockpb.LockRequest, bytes);
         return { name: asBuffer(req.name), lease: toBigInt(req.lease ?? 0), value: Buffer.alloc(0) };
       },
       async () => undefined,
@@ -176,7 +176,7 @@ export class ConcurrencyService {
 
   readonly unlock: CallHandler = (bytes, reply) =>
     this.unary(reply, async () => {
-      const req = decode(v3lockpb.UnlockRequest, bytes);
+      const req = decodeRequest(v3lockpb.UnlockRequest, bytes);
       const key = asBuffer(req.key);
       checkDeleteRangeRequest({ key });
       const resp = await this.recipe.deleteKey(key);
@@ -188,7 +188,7 @@ export class ConcurrencyService {
     this.queue(
       stream,
       (bytes) => {
-        const req = decode(v3electionpb.CampaignRequest, bytes);
+        const req = decodeRequest(v3electionpb.CampaignRequest, bytes);
         value = asBuffer(req.value);
         return { name: asBuffer(req.name), lease: toBigInt(req.lease ?? 0), value };
       },
@@ -211,7 +211,7 @@ export class ConcurrencyService {
 
   readonly proclaim: CallHandler = (bytes, reply) =>
     this.unary(reply, async () => {
-      const req = decode(v3electionpb.ProclaimRequest, bytes);
+      const req = decodeRequest(v3electionpb.ProclaimRequest, bytes);
       const leader = req.leader;
       if (leader == null) throw new RecipeError(ERR_MISSING_LEADER_KEY);
       const resp = await this.recipe.txn(proclaimTxn(asBuffer(leader.key), toNumber(leader.rev ?? 0), asBuffer(req.value), toBigInt(leader.lease ?? 0)));
@@ -221,7 +221,7 @@ export class ConcurrencyService {
 
   readonly leader: CallHandler = (bytes, reply) =>
     this.unary(reply, async () => {
-      const req = decode(v3electionpb.LeaderRequest, bytes);
+      const req = decodeRequest(v3electionpb.LeaderRequest, bytes);
       await this.recipe.member.linearizableRead();
       const kv = this.recipe.first(asBuffer(req.name));
       if (kv === undefined) throw new RecipeError(ERR_ELECTION_NO_LEADER);
@@ -230,7 +230,7 @@ export class ConcurrencyService {
 
   readonly resign: CallHandler = (bytes, reply) =>
     this.unary(reply, async () => {
-      const req = decode(v3electionpb.ResignRequest, bytes);
+      const req = decodeRequest(v3electionpb.ResignRequest, bytes);
       const leader = req.leader;
       if (leader == null) throw new RecipeError(ERR_MISSING_LEADER_KEY);
       // As clientv3's Resign: a key that is no longer the one named is left alone, without error.
@@ -311,7 +311,7 @@ export class ConcurrencyService {
       started = true;
       let name: Buffer;
       try {
-        name = asBuffer(decode(v3electionpb.LeaderRequest, bytes).name);
+        name = asBuffer(decodeRequest(v3electionpb.LeaderRequest, bytes).name);
       } catch (err) {
         fail(err);
         return;

@@ -13,9 +13,10 @@ import { EtcdError, toGrpcStatus } from '../errors';
 import type { Logger } from '../log';
 import { LeaseNotFoundError, LeaseTTLTooLargeError } from './errors';
 import { MAX_LEASE_TTL_SEC, type Lessor } from './lessor';
+import { MalformedRequestError, decodeRequest } from '../api/request';
+import { ResponseHeaders } from '../api/headers';
 
 const STATUS_OK = 0;
-const GRPC_INTERNAL = 13;
 /** InternalRequest field numbers (proto/cairn.proto). */
 const FIELD = { leaseGrant: 8, leaseRevoke: 9, leaseCheckpoint: 11 } as const;
 
@@ -47,16 +48,6 @@ export interface LeaseStreamingMethod {
   readonly handler: StreamHandler;
 }
 
-class MalformedRequestError extends Error {}
-
-function decode<T>(codec: { decode(bytes: Uint8Array): T }, bytes: Uint8Array): T {
-  try {
-    return codec.decode(bytes);
-  } catch (err) {
-    throw new MalformedRequestError(`grpc: error unmarshalling request: ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
-
 /**
  * Server-chosen lease IDs, shaped as etcd's request ID generator: the member ID's low 16 bits, then
  * a 48-bit counter started from the clock (ms << 8), so IDs do not repeat across restarts; the top
@@ -83,6 +74,7 @@ export class LeaseService {
   private readonly lessor: Lessor;
   private readonly log: Logger;
   private readonly ids: LeaseIdGenerator;
+  private readonly headers: ResponseHeaders;
 
   /** The unary methods, for buildServices' table. */
   readonly unaryMethods: readonly (readonly [string, CallHandler])[];
@@ -93,6 +85,7 @@ export class LeaseService {
     this.lessor = opts.lessor;
     this.log = opts.log;
     this.ids = new LeaseIdGenerator(opts.member.memberId, opts.clock());
+    this.headers = new ResponseHeaders(opts.member);
     this.unaryMethods = [
       ['/etcdserverpb.Lease/LeaseGrant', this.grant],
       ['/etcdserverpb.Lease/LeaseRevoke', this.revoke],
@@ -103,16 +96,11 @@ export class LeaseService {
   }
 
   private header(): pb.IResponseHeader {
-    return {
-      clusterId: fromBigInt(this.member.clusterId, true),
-      memberId: fromBigInt(this.member.memberId, true),
-      revision: this.opts.currentRevision(),
-      raftTerm: this.member.term,
-    };
+    return this.headers.header(this.opts.currentRevision());
   }
 
   private status(err: unknown): { status: number; message: string } {
-    if (err instanceof MalformedRequestError) return { status: GRPC_INTERNAL, message: err.message };
+    if (err instanceof MalformedRequestError) return { status: err.grpcStatus, message: err.message };
     const mapped = toGrpcStatus(err);
     if (mapped.kind === undefined) this.log.error({ err }, 'lease request failed with an unexpected error');
     return { status: mapped.code, message: mapped.message };
@@ -155,7 +143,7 @@ export class LeaseService {
 
   readonly grant: CallHandler = (bytes, reply) =>
     this.guard(reply, () => {
-      const req = decode(pb.LeaseGrantRequest, bytes);
+      const req = decodeRequest(pb.LeaseGrantRequest, bytes);
       const ttl = toBigInt(req.TTL ?? 0);
       if (ttl > BigInt(MAX_LEASE_TTL_SEC)) throw new LeaseTTLTooLargeError(ttl);
       let id = toBigInt(req.ID ?? 0);
@@ -166,13 +154,13 @@ export class LeaseService {
 
   readonly revoke: CallHandler = (bytes, reply) =>
     this.guard(reply, () => {
-      decode(pb.LeaseRevokeRequest, bytes);
+      decodeRequest(pb.LeaseRevokeRequest, bytes);
       this.propose(FIELD.leaseRevoke, bytes, reply, (r) => pb.LeaseRevokeResponse.encode(this.withHeader(r as pb.ILeaseRevokeResponse)).finish());
     });
 
   readonly timeToLive: CallHandler = (bytes, reply) =>
     this.guard(reply, () => {
-      const req = decode(pb.LeaseTimeToLiveRequest, bytes);
+      const req = decodeRequest(pb.LeaseTimeToLiveRequest, bytes);
       const id = toBigInt(req.ID ?? 0);
       const lessor = this.primaryLessor();
       const lease = lessor.lookup(id);
@@ -189,7 +177,7 @@ export class LeaseService {
 
   readonly leases: CallHandler = (bytes, reply) =>
     this.guard(reply, () => {
-      decode(pb.LeaseLeasesRequest, bytes);
+      decodeRequest(pb.LeaseLeasesRequest, bytes);
       const leases = this.primaryLessor()
         .leases()
         .map((l) => ({ ID: fromBigInt(l.id, false) }));
@@ -206,7 +194,7 @@ export class LeaseService {
       if (stream.ended) return;
       let answer: Uint8Array;
       try {
-        const req = decode(pb.LeaseKeepAliveRequest, bytes);
+        const req = decodeRequest(pb.LeaseKeepAliveRequest, bytes);
         answer = this.renew(toBigInt(req.ID ?? 0));
       } catch (err) {
         const e = this.status(err);

@@ -5,17 +5,18 @@
  *
  * Not honoured yet: the `hasleader` metadata (the bridge does not carry call metadata to the member).
  */
-import { etcdserverpb as pb, fromBigInt, type Long } from '../../proto';
+import { etcdserverpb as pb } from '../../proto';
 import type { MvccStore } from '../mvcc/types';
 import type { StreamingMethod } from '../api/services';
 import type { MemberStream } from '../api/bridge';
 import type { Logger } from '../log';
 import { WatchHub } from './watch-hub';
 import { WATCH_LIMITS } from './limits';
-import { MalformedWatchRequestError, WatchStream, type HeaderSource } from './watch-stream';
+import { WatchStream, type HeaderSource } from './watch-stream';
+import { MalformedRequestError } from '../api/request';
+import { ResponseHeaders } from '../api/headers';
 
 const STATUS_UNKNOWN = 2;
-const STATUS_INTERNAL = 13;
 
 /** What the service needs of the member: identity and term for response headers. */
 export interface WatchMemberInfo {
@@ -49,21 +50,17 @@ export interface WatchService {
 
 /** Response headers for the member, the header field cached for the latest revision and term. */
 class MemberHeaders implements HeaderSource {
-  private readonly clusterId: Long;
-  private readonly memberId: Long;
+  private readonly headers: ResponseHeaders;
   private cachedRevision = -1;
   private cachedTerm = -1;
   private cachedField = Buffer.alloc(0);
 
   constructor(private readonly member: WatchMemberInfo) {
-    this.clusterId = fromBigInt(member.clusterId, true);
-    this.memberId = fromBigInt(member.memberId, true);
+    this.headers = new ResponseHeaders(member);
   }
 
   header(revision: number): pb.IResponseHeader {
-    const h: pb.IResponseHeader = { clusterId: this.clusterId, memberId: this.memberId, raftTerm: this.member.term };
-    if (revision !== 0) h.revision = revision;
-    return h;
+    return this.headers.header(revision);
   }
 
   headerField(revision: number): Buffer {
@@ -122,8 +119,8 @@ export function createWatchService(opts: WatchServiceOptions): WatchService {
       try {
         stream.handle(bytes);
       } catch (err) {
-        if (!(err instanceof MalformedWatchRequestError)) opts.log.error({ err }, 'watch request failed');
-        call.end(err instanceof MalformedWatchRequestError ? STATUS_INTERNAL : STATUS_UNKNOWN, err instanceof Error ? err.message : String(err));
+        if (!(err instanceof MalformedRequestError)) opts.log.error({ err }, 'watch request failed');
+        call.end(err instanceof MalformedRequestError ? err.grpcStatus : STATUS_UNKNOWN, err instanceof Error ? err.message : String(err));
         finish();
       }
     });

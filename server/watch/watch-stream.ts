@@ -16,6 +16,7 @@ import type { KeyRange } from './key-range';
 import { WATCH_LIMITS } from './limits';
 import type { WatchHub } from './watch-hub';
 import { Watcher, type WatchSink } from './watcher';
+import { decodeRequest } from '../api/request';
 
 /** Encodes response headers at a revision (the member's cluster, member and term). */
 export interface HeaderSource {
@@ -50,8 +51,6 @@ export const WATCH_ERRORS = {
   tooManyWatchers: 'etcdserver: too many watchers on the stream',
 } as const;
 
-/** A request that is not a valid WatchRequest (the stream fails as grpc-go fails it). */
-export class MalformedWatchRequestError extends Error {}
 
 const NOPUT = 0;
 const NODELETE = 1;
@@ -75,15 +74,10 @@ export class WatchStream implements WatchSink {
     return this.watchers.size;
   }
 
-  /** Handles one WatchRequest message. @throws MalformedWatchRequestError */
+  /** Handles one WatchRequest message. @throws MalformedRequestError */
   handle(bytes: Uint8Array): void {
     if (this.closed) return;
-    let req: pb.WatchRequest;
-    try {
-      req = pb.WatchRequest.decode(bytes);
-    } catch (err) {
-      throw new MalformedWatchRequestError(`grpc: error unmarshalling request: ${err instanceof Error ? err.message : String(err)}`);
-    }
+    const req = decodeRequest(pb.WatchRequest, bytes);
     if (req.createRequest != null) this.create(req.createRequest);
     else if (req.cancelRequest != null) this.cancel(toBigInt(req.cancelRequest.watchId));
     else if (req.progressRequest != null) this.requestProgress();
