@@ -5,8 +5,7 @@
  * Txn/Lease/Watch encodings (field numbers of etcd's rpc.proto) and the compare command's refusal
  * of bad input.
  */
-import { Histogram } from './lib/histogram';
-import { Instance, Lab } from './lib/lab';
+import { expectAllOk, useEtcd } from './testing';
 import { runLoad } from './lib/load';
 import {
   CompareResult,
@@ -24,7 +23,6 @@ import { loadScenarios } from './lib/scenarios';
 import { k8sKey, prefixEnd } from './lib/workloads';
 import { main as compareMain } from './compare';
 
-const ETCD = '/usr/bin/etcd';
 
 describe('Txn, Lease and Watch messages', () => {
   test('TxnRequest: 1 compare { 2 target MOD, 3 key, 6 mod_revision (written when 0) }, 2 success { 2 request_put }', () => {
@@ -73,8 +71,6 @@ describe('compare refuses bad input', () => {
 });
 
 describe('workloads against real etcd', () => {
-  let lab: Lab;
-  let etcd: Instance;
   const settings = {
     keySize: 8,
     valueSize: 64,
@@ -95,29 +91,13 @@ describe('workloads against real etcd', () => {
   };
   const scenario = (name: string) => loadScenarios(settings).find((s) => s.name === name)!;
 
-  beforeAll(async () => {
-    lab = Lab.create();
-    etcd = await lab.start({ name: 'etcd', launch: { command: ETCD, args: [] } }, 'etcd');
-  });
-
-  afterAll(async () => {
-    await lab?.stopAll();
-    lab?.remove();
-  });
-
-  function expectClean(result: Awaited<ReturnType<typeof runLoad>>, total: number): void {
-    expect(result.errors).toEqual({});
-    expect(result.errorCount).toBe(0);
-    expect(result.okCount).toBe(total);
-    const h = new Histogram(result.histogram);
-    expect(h.count).toBe(total);
-    expect(h.max).toBeLessThan(5_000_000);
-  }
+  const etcdInstance = useEtcd();
+  const expectClean = (result: Awaited<ReturnType<typeof runLoad>>, total: number): void => void expectAllOk(result, total);
 
   async function run(name: string, total: number, extra: { workers?: number; ratePerSec?: number } = {}) {
     const s = scenario(name);
-    await s.setup?.(etcd.url);
-    return runLoad({ url: etcd.url, connections: 2, clients: 8, workers: extra.workers ?? 0, workload: s.workload, stop: { totalRequests: total }, ratePerSec: extra.ratePerSec });
+    await s.setup?.(etcdInstance().url);
+    return runLoad({ url: etcdInstance().url, connections: 2, clients: 8, workers: extra.workers ?? 0, workload: s.workload, stop: { totalRequests: total }, ratePerSec: extra.ratePerSec });
   }
 
   test('txn-put: 300 txns, each succeeded with one response', async () => {
@@ -149,7 +129,7 @@ describe('workloads against real etcd', () => {
 
   test('watch fan-out: 20 watchers over 4 streams, 200 puts at 400/s → 4,000 events', async () => {
     const s = scenario('watch');
-    const result = await runLoad({ url: etcd.url, connections: 2, clients: 2, workers: 1, workload: { ...s.workload, putRate: 400 } as typeof s.workload, stop: { totalRequests: 200 } });
+    const result = await runLoad({ url: etcdInstance().url, connections: 2, clients: 2, workers: 1, workload: { ...s.workload, putRate: 400 } as typeof s.workload, stop: { totalRequests: 200 } });
     expectClean(result, 200 * 20);
   });
 });
