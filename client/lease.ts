@@ -84,6 +84,15 @@ export class Lease extends EventEmitter {
     return this.leaseId;
   }
 
+  /**
+   * The endpoint (as given in the client's `endpoints`) whose stream carries this lease's keep-alives
+   * now; undefined while no stream is open (the client's leases share one stream).
+   * @example console.log('kept alive through', lease.keepAliveEndpoint);
+   */
+  get keepAliveEndpoint(): string | undefined {
+    return this.state === 'alive' ? this.keeper.endpointUrl : undefined;
+  }
+
   /** True after the lease was lost (expired, revoked elsewhere, or not kept alive in time). @example if (lease.lost) reconnect(); */
   get lost(): boolean {
     return this.state === 'lost';
@@ -255,6 +264,11 @@ export class LeaseKeeper {
       for (const l of [...this.leases.values()]) l.release();
       this.drop();
     });
+  }
+
+  /** The endpoint of the open keep-alive stream, if any. */
+  get endpointUrl(): string | undefined {
+    return this.stream === undefined ? undefined : this.endpoint?.url;
   }
 
   add(id: bigint, lease: Lease): void {

@@ -78,6 +78,12 @@ export class Watcher extends EventEmitter implements AsyncIterable<WatchEvent> {
   watchId: bigint | undefined;
   /** The smallest revision not yet delivered: where the watch resumes after a disconnect (0n: from now). */
   nextRevision: bigint;
+  /**
+   * The endpoint (as given in the client's `endpoints`) whose stream serves the watch; undefined
+   * while it is not registered (before `ready()`, or between a disconnect and its resumption).
+   * @example await watcher.ready(); console.log('watching through', watcher.endpoint);
+   */
+  endpoint: string | undefined;
   /** @internal */ state: WatcherState = 'pending';
   /** @internal */ readonly request: pb.WatchCreateRequest.$Properties;
   /** @internal */ readonly requireLeader: boolean;
@@ -157,8 +163,9 @@ export class Watcher extends EventEmitter implements AsyncIterable<WatchEvent> {
   }
 
   /** @internal the stream created the watch. */
-  onCreated(watchId: bigint, headerRevision: bigint): void {
+  onCreated(watchId: bigint, headerRevision: bigint, endpoint: string | undefined): void {
     this.watchId = watchId;
+    this.endpoint = endpoint;
     this.state = 'active';
     // From "now": the watch covers every revision after the one the server was at.
     if (this.nextRevision === 0n) this.nextRevision = headerRevision + 1n;
@@ -196,6 +203,7 @@ export class Watcher extends EventEmitter implements AsyncIterable<WatchEvent> {
     if (this.state === 'ended') return;
     this.state = 'pending';
     this.watchId = undefined;
+    this.endpoint = undefined;
     if (this.listenerCount('disconnected') > 0) this.emit('disconnected', err);
   }
 
@@ -380,7 +388,7 @@ class WatchStream {
           this.stream?.write({ cancelRequest: { watchId: resp.watchId } });
         } else {
           this.byId.set(watchId, w);
-          w.onCreated(watchId, revision);
+          w.onCreated(watchId, revision, this.endpoint?.url);
         }
       }
       this.sendNextCreate();
