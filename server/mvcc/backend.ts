@@ -37,6 +37,11 @@ export interface Backend {
   write(writes: readonly BackendWrite[], options?: { readonly sync?: boolean }): Promise<void>;
   /** Chunks of entries in [gte, lt) in key order; each chunk is non-empty. */
   scan(options: ScanOptions): AsyncIterable<ScanEntry[]>;
+  /**
+   * As `scan`, but the view is fixed when this is called, not when iteration starts: later writes
+   * are not seen (a backend snapshot for a Raft snapshot). The iterable is read once.
+   */
+  snapshotScan(options: ScanOptions): AsyncIterable<ScanEntry[]>;
   /** Approximate bytes used by keys in [gte, lt). */
   approximateSize(gte: Uint8Array, lt: Uint8Array): Promise<number>;
   /** Bytes the backend takes on its medium (files on disk, or memory). */
@@ -74,8 +79,17 @@ export class LevelBackend implements Backend {
   }
 
   async *scan(options: ScanOptions): AsyncIterable<ScanEntry[]> {
+    // The iterator (and its implicit LevelDB snapshot) is made when iteration starts.
+    yield* this.snapshotScan(options);
+  }
+
+  snapshotScan(options: ScanOptions): AsyncIterable<ScanEntry[]> {
+    // classic-level reads an iterator from an implicit snapshot taken when the iterator is created.
     const iterator = this.db.iterator({ gte: options.gte, lt: options.lt, keys: true, values: options.values });
-    const chunkSize = options.chunkSize ?? DEFAULT_SCAN_CHUNK;
+    return LevelBackend.readChunks(iterator, options.chunkSize ?? DEFAULT_SCAN_CHUNK);
+  }
+
+  private static async *readChunks(iterator: ReturnType<ClassicLevel<Uint8Array, Uint8Array>['iterator']>, chunkSize: number): AsyncIterable<ScanEntry[]> {
     // The next chunk is read (on libuv's thread pool) while the caller handles this one.
     let next: Promise<ScanEntry[]> | undefined = iterator.nextv(chunkSize) as Promise<ScanEntry[]>;
     try {

@@ -31,14 +31,24 @@ export class MemoryBackend implements Backend {
     }
   }
 
-  async *scan(options: ScanOptions): AsyncIterable<ScanEntry[]> {
+  scan(options: ScanOptions): AsyncIterable<ScanEntry[]> {
     this.assertOpen();
+    return MemoryBackend.readChunks(this.tree, options);
+  }
+
+  snapshotScan(options: ScanOptions): AsyncIterable<ScanEntry[]> {
+    this.assertOpen();
+    // A copy-on-write clone: later writes do not reach it.
+    return MemoryBackend.readChunks(this.tree.clone(), options);
+  }
+
+  private static async *readChunks(tree: BTree<string, Uint8Array>, options: ScanOptions): AsyncIterable<ScanEntry[]> {
     const chunkSize = options.chunkSize ?? DEFAULT_SCAN_CHUNK;
     const high = toKey(options.lt);
     let low = toKey(options.gte);
     for (;;) {
       const chunk: ScanEntry[] = [];
-      for (const [k, v] of this.tree.entries(low)) {
+      for (const [k, v] of tree.entries(low)) {
         if (k >= high || chunk.length === chunkSize) break;
         chunk.push([fromKey(k), options.values ? v : undefined]);
       }

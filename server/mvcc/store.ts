@@ -7,7 +7,7 @@
  * completed yet; reads look in `pending` first, then read the backend synchronously.
  */
 import assert from 'node:assert';
-import { Backend, BackendWrite, LevelBackend } from './backend';
+import { Backend, BackendWrite, LevelBackend, ScanEntry } from './backend';
 import { crc32c } from '../wal/crc32c';
 import { CompactedError, FutureRevisionError } from './errors';
 import { IndexHit, KeyIndex } from './key-index';
@@ -110,7 +110,7 @@ export async function openMvccStoreOnBackend(backend: Backend, options: MvccStor
 }
 
 class Store implements MvccStore {
-  private readonly index = new KeyIndex();
+  private index = new KeyIndex();
   private currentRevisionValue = 1;
   private compactRevisionValue = 0;
   private consistentIndexValue = 0;
@@ -137,7 +137,7 @@ class Store implements MvccStore {
   private readonly commitListeners: CommitListener[] = [];
 
   private constructor(
-    private readonly backend: Backend,
+    private backend: Backend,
     private readonly compactionBatchLimit: number,
   ) {}
 
@@ -281,6 +281,39 @@ class Store implements MvccStore {
     // the revisions it holds; the files on disk may hold more (obsolete versions not yet merged).
     const total = await this.backend.totalSize();
     return { sizeBytes: Math.max(total, this.dataBytes), sizeInUseBytes: this.dataBytes };
+  }
+
+  async openSnapshot(): Promise<AsyncIterable<ScanEntry[]>> {
+    this.assertOpen();
+    await this.flush();
+    // Nothing has run between the flush and here, so the view holds exactly what is applied.
+    return this.backend.snapshotScan({ gte: new Uint8Array([0]), lt: new Uint8Array([0xff, 0xff]), values: true, chunkSize: REBUILD_SCAN_CHUNK });
+  }
+
+  async restore(open: () => Promise<Backend>): Promise<void> {
+    this.assertOpen();
+    assert(this.openWrite === undefined, 'mvcc: restore with an open write transaction');
+    // Writes of the old state still in flight settle first; their results are discarded with it.
+    await this.compactionTail.catch(() => undefined);
+    await this.flushTail.catch(() => undefined);
+    await this.backend.close();
+    this.backend = await open();
+    this.index = new KeyIndex();
+    this.currentRevisionValue = 1;
+    this.compactRevisionValue = 0;
+    this.consistentIndexValue = 0;
+    this.pending.clear();
+    this.unbatchedMains = [];
+    this.lastBatchedMain = 0;
+    this.lastWrittenMain = 0;
+    this.flushedConsistentIndex = 0;
+    this.dirtyMeta.clear();
+    this.dirtyLeases.clear();
+    this.flushTail = Promise.resolve();
+    this.compactionTail = Promise.resolve();
+    this.dataBytes = 0;
+    this.cachedRead = undefined;
+    await this.rebuild();
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,7 @@
  * write transaction that changes something; a key's version counts its modifications since its
  * creation (reset by deletion); createRevision/modRevision are revisions.
  */
+import type { Backend, ScanEntry } from './backend';
 
 /** One key at one revision, as etcd's mvccpb.KeyValue. */
 export interface KeyValue {
@@ -209,4 +210,15 @@ export interface MvccStore {
    * keep being served while it runs.
    */
   defragment(): Promise<void>;
+  /**
+   * A view of the whole backend as of now, for a Raft snapshot: flushes, then fixes the view, so it
+   * holds exactly the changes applied before the call (the caller applies nothing meanwhile).
+   */
+  openSnapshot(): Promise<AsyncIterable<ScanEntry[]>>;
+  /**
+   * Replaces the backend with the one `open` returns (a received snapshot: the old backend is closed
+   * before `open` runs, so it may move directories) and rebuilds the key index, revisions and
+   * consistent index from it. Commit listeners stay registered; they see no events for the jump.
+   */
+  restore(open: () => Promise<Backend>): Promise<void>;
 }
