@@ -18,6 +18,7 @@ import {
   EtcdError,
   InvalidArgumentError,
   InvalidAuthTokenError,
+  TlsError,
   UnavailableError,
   fromGrpcError,
 } from './errors';
@@ -140,10 +141,35 @@ export const RPC = {
 
 const identity = (b: Buffer): Buffer => b;
 
-function readPem(source: PemSource | undefined): Buffer | null {
+function readPem(source: PemSource | undefined, name: string): Buffer | null {
   if (source === undefined) return null;
-  if (typeof source === 'object' && !Buffer.isBuffer(source)) return fs.readFileSync(source.path);
-  return Buffer.isBuffer(source) ? source : Buffer.from(source);
+  let pem: Buffer;
+  if (typeof source === 'object' && !Buffer.isBuffer(source)) {
+    if (typeof source.path !== 'string' || source.path === '') throw new InvalidArgumentError(`${name}: expected PEM text, a Buffer or { path }`);
+    try {
+      pem = fs.readFileSync(source.path);
+    } catch (e) {
+      throw new InvalidArgumentError(`${name}: cannot read ${source.path}: ${(e as Error).message}`);
+    }
+  } else if (Buffer.isBuffer(source) || typeof source === 'string') {
+    pem = Buffer.isBuffer(source) ? source : Buffer.from(source);
+  } else {
+    throw new InvalidArgumentError(`${name}: expected PEM text, a Buffer or { path }`);
+  }
+  if (!pem.includes('-----BEGIN ')) throw new InvalidArgumentError(`${name}: not PEM (no -----BEGIN line)`);
+  return pem;
+}
+
+function tlsCredentials(tls: ConnectionOptions['tls']): grpc.ChannelCredentials {
+  const ca = readPem(tls?.ca, 'tls.ca');
+  const key = readPem(tls?.key, 'tls.key');
+  const cert = readPem(tls?.cert, 'tls.cert');
+  try {
+    // grpc-js builds the secure context here: a bad certificate or a key that does not match fails now.
+    return grpc.credentials.createSsl(ca, key, cert);
+  } catch (e) {
+    throw new InvalidArgumentError(`tls: ${(e as Error).message}`);
+  }
 }
 
 function parseEndpoint(url: string): { address: string; secure: boolean } {
@@ -218,9 +244,7 @@ export class Connection {
     ] as const) {
       if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new InvalidArgumentError(`${name} must be a positive integer`);
     }
-    const credentials = secure
-      ? grpc.credentials.createSsl(readPem(options.tls?.ca), readPem(options.tls?.key), readPem(options.tls?.cert))
-      : grpc.credentials.createInsecure();
+    const credentials = secure ? tlsCredentials(options.tls) : grpc.credentials.createInsecure();
     const ka = options.keepalive;
     const channelOptions: grpc.ChannelOptions = {
       'grpc.max_receive_message_length': -1,
@@ -363,7 +387,9 @@ export class Connection {
         const safe = safety === 'read' ? err.retryable : err.retryable && err.notApplied;
         // A request that never reached a server (no connection yet, e.g. a member restarting) is
         // tried again for as long as the call's deadline allows; others get `attemptsMax` tries.
-        const outOfAttempts = attempt >= Math.max(this.attemptsMax, 1) && !(err.notApplied && deadline !== undefined);
+        // A failed TLS handshake is a configuration problem: waiting does not heal it.
+        const untilDeadline = err.notApplied && deadline !== undefined && !(err instanceof TlsError);
+        const outOfAttempts = attempt >= Math.max(this.attemptsMax, 1) && !untilDeadline;
         if (!safe || outOfAttempts || signal?.aborted) throw err;
         const backoff = Math.min(this.backoffMs * 2 ** (attempt - 1), this.backoffMaxMs);
         if (deadline !== undefined && Date.now() + backoff >= deadline) throw err;

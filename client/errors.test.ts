@@ -9,8 +9,11 @@ import {
   InvalidAuthTokenError,
   NoLeaderError,
   SERVER_ERRORS_BY_TEXT,
+  ClientCertificateRejectedError,
   ServerError,
+  TlsError,
   TooManyRequestsError,
+  UntrustedServerCertificateError,
   UnavailableError,
   UnimplementedError,
   fromGrpcError,
@@ -52,5 +55,32 @@ describe('fromGrpcError', () => {
     const other = fromGrpcError({ code: 13, details: 'boom' });
     expect(other).toBeInstanceOf(EtcdError);
     expect(other.code).toBe(13);
+  });
+
+  test('TLS handshake failures are TlsError subclasses saying whose certificate was refused', () => {
+    const wrap = (last: string): string => `No connection established. Last error: ${last} (2026-11-23T01:27:45.062Z). Resolution note: `;
+    const server = fromGrpcError({ code: 14, details: wrap('Error: unable to verify the first certificate') });
+    expect(server).toBeInstanceOf(UntrustedServerCertificateError);
+    expect((server as TlsError).reason).toBe('unable to verify the first certificate');
+    expect([server.retryable, server.notApplied]).toEqual([true, true]);
+    expect(fromGrpcError({ code: 14, details: wrap("Error [ERR_TLS_CERT_ALTNAME_INVALID]: Hostname/IP does not match certificate's altnames") })).toBeInstanceOf(
+      UntrustedServerCertificateError,
+    );
+    const client = fromGrpcError({
+      code: 14,
+      details: wrap('802C267BDE7F0000:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:1601:SSL alert number 42\n'),
+    });
+    expect(client).toBeInstanceOf(ClientCertificateRejectedError);
+    expect((client as TlsError).reason).toBe('sslv3 alert bad certificate');
+    expect(fromGrpcError({ code: 14, details: wrap('C0:error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required') })).toBeInstanceOf(
+      ClientCertificateRejectedError,
+    );
+    const other = fromGrpcError({ code: 14, details: wrap('C0:error:0A00010B:SSL routines:ssl3_get_record:wrong version number') });
+    expect(other).toBeInstanceOf(TlsError);
+    expect(other).not.toBeInstanceOf(ClientCertificateRejectedError);
+    // Not TLS: a refused connection stays a plain UnavailableError.
+    const refused = fromGrpcError({ code: 14, details: wrap('Error: connect ECONNREFUSED 127.0.0.1:1') });
+    expect(refused).toBeInstanceOf(UnavailableError);
+    expect(refused).not.toBeInstanceOf(TlsError);
   });
 });

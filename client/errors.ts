@@ -118,6 +118,49 @@ export class UnavailableError extends EtcdError {
 }
 
 /**
+ * The TLS handshake with an endpoint failed: no request was sent. A configuration problem rather
+ * than a transient one, so a call is not retried until its deadline (as a refused connection is);
+ * it fails over to the other endpoints within `retry.attemptsMax` attempts and then throws this.
+ * The subclasses say which side's certificate was refused.
+ * @example
+ * await client.get('k').catch((e) => { if (e instanceof TlsError) console.error('check tls.ca / tls.cert:', e.message); });
+ */
+export class TlsError extends UnavailableError {
+  /** The TLS library's own reason (e.g. `unable to verify the first certificate`). */
+  readonly reason: string;
+  /** @example new TlsError('TLS handshake failed', 'wrong version number') */
+  constructor(message: string, reason: string, cause?: unknown) {
+    super(message, true, cause);
+    this.reason = reason;
+  }
+}
+
+/**
+ * The server's certificate is not trusted: it is not signed by the CA given in `tls.ca` (or, without
+ * one, by a system root), has expired, or does not name the endpoint's host (SAN).
+ * @example new Client({ endpoints: 'https://127.0.0.1:2379', tls: { ca: { path: 'ca.pem' } } }) // the CA that signed the server's certificate
+ */
+export class UntrustedServerCertificateError extends TlsError {
+  /** @example new UntrustedServerCertificateError('unable to verify the first certificate') */
+  constructor(reason: string, cause?: unknown) {
+    super(`TLS: the server's certificate is not trusted (${reason}); is tls.ca the CA that signed it, and does it name this host?`, reason, cause);
+  }
+}
+
+/**
+ * The server refused the client's certificate during the handshake: none was given (`tls.cert` /
+ * `tls.key`) while the server requires one (`--client-cert-auth`), or it is not signed by a CA the
+ * server trusts (`--trusted-ca-file`), or it is not valid for client authentication.
+ * @example new Client({ endpoints, tls: { ca, cert: { path: 'client.pem' }, key: { path: 'client-key.pem' } } })
+ */
+export class ClientCertificateRejectedError extends TlsError {
+  /** @example new ClientCertificateRejectedError('sslv3 alert bad certificate') */
+  constructor(reason: string, cause?: unknown) {
+    super(`TLS: the server refused the client certificate (${reason}); it needs tls.cert and tls.key signed by a CA the server trusts`, reason, cause);
+  }
+}
+
+/**
  * The server does not serve the method (e.g. a Cairn member without leases yet).
  * @example await client.lease(5).grant().catch((e) => e instanceof UnimplementedError)
  */
@@ -424,6 +467,24 @@ const byText = SERVER_ERRORS_BY_TEXT;
 // "there is no connection available".
 const NOT_SENT = /^No connection established|^Name resolution failed|^failed to connect|^Waiting for LB pick/i;
 
+// Node's TLS errors for a server certificate that fails verification, and the alerts a server sends
+// when it refuses the client's certificate (OpenSSL's alert texts: 42 bad certificate, 43
+// unsupported, 45 expired, 46 unknown, 48 unknown ca, 116 certificate required).
+const SERVER_CERT = /unable to verify the first certificate|self[- ]signed certificate|unable to get (local )?issuer certificate|certificate has expired|certificate is not yet valid|Hostname\/IP does not match|ERR_TLS_CERT_ALTNAME_INVALID|certificate signature failure|unsuitable certificate purpose|CERT_UNTRUSTED|certificate not trusted/i;
+const CLIENT_CERT = /alert (bad certificate|unsupported certificate|certificate expired|certificate unknown|unknown ca|certificate required)/i;
+const TLS_OTHER = /SSL routines|wrong version number|TLS|handshake/i;
+
+/** The TLS error in a grpc-js "No connection established" text, if that is what it is. */
+function tlsError(details: string, cause: unknown): TlsError | undefined {
+  const m = /Last error: (?:Error: )?([\s\S]*?)(?:\s*\(\d{4}-\d\d-\d\dT[^)]*\))?\.?\s*(?:Resolution note:|$)/.exec(details);
+  const last = (m?.[1] ?? details).trim();
+  const alert = /(?:sslv3|tlsv1[0-3]?) alert [a-z ]+/i.exec(last)?.[0];
+  if (CLIENT_CERT.test(last)) return new ClientCertificateRejectedError(alert ?? last, cause);
+  if (SERVER_CERT.test(last)) return new UntrustedServerCertificateError(last, cause);
+  if (NOT_SENT.test(details) && TLS_OTHER.test(last)) return new TlsError(`TLS handshake failed: ${alert ?? last}`, alert ?? last, cause);
+  return undefined;
+}
+
 /**
  * Turns a failed gRPC call into the SDK's typed error: etcd's text first, the status code second.
  * @param err the `ServiceError` grpc-js reported (anything else is wrapped as-is).
@@ -441,7 +502,7 @@ export function fromGrpcError(err: unknown): EtcdError {
   if (cls !== undefined) return new cls(details, err);
   switch (e.code) {
     case C.UNAVAILABLE:
-      return new UnavailableError(details, NOT_SENT.test(details), err);
+      return tlsError(details, err) ?? new UnavailableError(details, NOT_SENT.test(details), err);
     case C.DEADLINE_EXCEEDED:
       return new DeadlineExceededError(details, err);
     case C.CANCELLED:
