@@ -196,7 +196,8 @@ export class RawNode {
       ...(r.log.unstable.snapshot !== undefined ? { snapshot: r.log.unstable.snapshot } : {}),
       committedEntries,
       messages: r.msgs,
-      mustSync: entries.length > 0 || hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote,
+      // A snapshot must be durable too: the messages of this Ready acknowledge it (MsgAppResp).
+      mustSync: entries.length > 0 || r.log.unstable.snapshot !== undefined || hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote,
     };
     if (committedEntries.length > 0) r.log.applyingTo(committedEntries[committedEntries.length - 1].index);
     this.prevSoftState = ss;

@@ -128,6 +128,7 @@ export interface Ready {
   readonly snapshot?: Snapshot;
   readonly committedEntries: readonly Entry[];
   readonly messages: readonly Message[];
+  /** Set when the Ready carries entries, a snapshot, or a new term or vote: fsync before sending. */
   readonly mustSync: boolean;
 }
 

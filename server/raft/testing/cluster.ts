@@ -1,12 +1,20 @@
 /**
  * A whole Raft cluster in one process for tests: RawNodes over MemoryStorage, a miniature host loop
- * (persist → send → apply → advance), the in-process Network, crash/restart, snapshots, and the
- * safety checkers run after every action:
+ * (write → fsync → send → apply → advance, as server/node's), the in-process Network, a simulated
+ * disk per member (testing/disk.ts: a crash loses what was not synced and may tear the last
+ * write; a restart recovers from what is on disk, as the WAL does), snapshots, and the checkers
+ * run after every action:
  * - election safety: at most one leader per term (Raft §5.2);
  * - log matching: logs that agree on an entry's term agree on every entry up to it (§5.3);
  * - committed entries never change, and every member applies the same sequence (§5.4.3);
  * - leader completeness: a leader holds every entry committed in an earlier term (§5.4.1);
- * - ReadIndex: a read point covers every commit known anywhere when the read was asked (§8).
+ * - ReadIndex: a read point covers every commit known anywhere when the read was asked (§8);
+ * - state machine safety: every member applies entries in index order, each once, and the same
+ *   entry at each index (a restart replays from the member's snapshot);
+ * - durability (the host loop's contract): no message is sent that promises state not yet synced
+ *   — a term, a vote, an acknowledged entry, a snapshot — and no entry is applied before it is
+ *   synced on the member's own disk (the leader's appends may go out before its fsync, thesis
+ *   §10.2.1, when its term and vote are already durable).
  * A violation throws with a description; the caller adds the seed.
  */
 import { decodeConfChange } from '../confchange';
@@ -14,8 +22,9 @@ import { ProposalDroppedError } from '../errors';
 import { Random, seededRandom } from '../random';
 import { RawNode } from '../rawnode';
 import { MemoryStorage } from '../storage';
-import { ConfState, Entry, EntryType, MemberId, Message, MessageType, Ready, Snapshot, StateType } from '../types';
+import { ConfState, Entry, EntryType, HardState, MemberId, Message, MessageType, Ready, Snapshot, StateType } from '../types';
 import { Network, NetworkFaults, NO_FAULTS } from './network';
+import { Disk, DiskRecord, DiskState, entryCrc, entryRecord, hardStateRecord, lastIndexOf, snapshotRecord, termAt } from './disk';
 
 export interface ClusterOptions {
   readonly seed: number;
@@ -31,6 +40,14 @@ export interface ClusterOptions {
   readonly faults?: NetworkFaults;
   /** Preloaded storage per member (default: a new cluster bootstrapped from `ids`/`learners`). */
   readonly storage?: (id: MemberId) => MemoryStorage | undefined;
+  /**
+   * A deliberately broken host loop, to show the checkers catch it: `sendBeforeSync` sends every
+   * message as soon as the Ready's records are written, before the fsync; `applyBeforeSync`
+   * applies every committed entry then too.
+   */
+  readonly hostBug?: 'sendBeforeSync' | 'applyBeforeSync';
+  /** Check each send and apply against the synced disk (default true). */
+  readonly durabilityChecks?: boolean;
 }
 
 export class InvariantViolation extends Error {
@@ -65,11 +82,21 @@ interface StateMachine {
 
 export class Member {
   readonly id: MemberId;
-  readonly storage: MemoryStorage;
+  /** The Raft core's view of the stable log; rebuilt from the disk on restart. */
+  storage: MemoryStorage;
+  /** What the member has written and synced (survives crashes, up to the model's losses). */
+  readonly disk = new Disk();
+  /** The conf state a new member bootstraps from when its disk holds nothing. */
+  readonly bootConfState: ConfState;
   node: RawNode;
   crashed = false;
-  /** With asynchronous persistence: the Ready being persisted, and whether its appends went out. */
-  pending: { rd: Ready; appendsSent: boolean } | undefined = undefined;
+  /**
+   * With asynchronous persistence: the Ready whose records are written and whose fsync runs,
+   * whether its appends went out, and how many of its committed entries were applied already.
+   */
+  pending: { rd: Ready; appendsSent: boolean; appliedEarly: number; messagesSent: boolean } | undefined = undefined;
+  /** A hard state whose change (commit only) is not worth an fsync: written with the next save. */
+  hardStateUnsaved: HardState | undefined = undefined;
   sm: StateMachine = { values: [] };
   applied = 0;
   confState: ConfState;
@@ -81,6 +108,7 @@ export class Member {
   constructor(id: MemberId, storage: MemoryStorage, node: RawNode, confState: ConfState, random: Random) {
     this.id = id;
     this.storage = storage;
+    this.bootConfState = storage.initialState().confState;
     this.node = node;
     this.confState = confState;
     this.random = random;
@@ -136,9 +164,13 @@ export class Cluster {
   /** Mirrors a preloaded log (tests that start from given logs); it must start at index 1. */
   private mirrorStoredLog(m: Member): void {
     const last = m.storage.lastIndex();
-    if (last === 0) return;
+    const hs = m.storage.initialState().hardState;
+    if (last === 0 && hs.term === 0) return;
     check(m.storage.firstIndex() === 1, 'preloaded logs must not be compacted');
-    this.persistEntries(m, m.storage.entries(1, last + 1));
+    const ents = last === 0 ? [] : m.storage.entries(1, last + 1);
+    m.disk.write([...ents.map(entryRecord), hardStateRecord(hs)]);
+    m.disk.sync();
+    this.mirrorEntries(m, ents);
   }
 
   private newNode(id: MemberId, storage: MemoryStorage, applied: number, random: Random): RawNode {
@@ -184,6 +216,7 @@ export class Cluster {
   // ------------------------------------------------------------ actions
 
   tickAll(): void {
+    this.network.advance();
     for (const m of this.live()) m.node.tick();
     this.processReadies();
   }
@@ -275,11 +308,18 @@ export class Cluster {
     return ctx;
   }
 
+  /**
+   * The member loses power: its memory is gone, its disk keeps the synced records and, of the
+   * unsynced ones, what the disk model decides (some prefix, maybe a torn record after it).
+   */
   crash(id: MemberId): void {
     const m = this.member(id);
+    if (m.crashed) return;
     m.crashed = true;
     m.pending = undefined;
-    this.note(`${id} crashes`);
+    m.hardStateUnsaved = undefined;
+    const loss = m.disk.crash(m.random);
+    this.note(`${id} crashes` + (loss.unsynced > 0 ? ` with ${loss.unsynced} unsynced records: ${loss.kept} kept${loss.torn ? ', the next torn' : ''}` : ''));
     this.network.dropTo(id);
   }
 
@@ -292,39 +332,143 @@ export class Cluster {
     const m = this.member(id);
     if (m.crashed) return;
     if (m.pending === undefined && m.node.hasReady()) {
+      // Its records are written (not synced) and the crash comes before the fsync returns.
       const rd = m.node.ready();
-      if (!this.changesTermOrVote(m, rd) && m.node.status().state === StateType.Leader) {
-        for (const msg of rd.messages) if (msg.type === MessageType.MsgApp) this.network.send(msg);
-      }
+      this.writeReady(m, rd);
+      this.sendEarly(m, rd);
     }
     this.note(`${id} crashes during a Ready`);
     this.crash(id);
   }
 
+  /** Whether the Ready changes the term or vote the member has on disk. */
   private changesTermOrVote(m: Member, rd: Ready): boolean {
     if (rd.hardState === undefined) return false;
-    const stored = m.storage.initialState().hardState;
+    const stored = m.disk.durable().hardState;
     return rd.hardState.term !== stored.term || rd.hardState.vote !== stored.vote;
+  }
+
+  /**
+   * Writes the Ready's records (snapshot, entries, hard state: one save), not yet synced. As
+   * server/node does, a Ready that need not be synced (only the commit index changed) writes
+   * nothing: its hard state goes with the next save.
+   */
+  private writeReady(m: Member, rd: Ready): void {
+    if (rd.hardState !== undefined) m.hardStateUnsaved = rd.hardState;
+    if (!rd.mustSync && rd.snapshot === undefined) return;
+    const records: DiskRecord[] = [];
+    if (rd.snapshot !== undefined) records.push(snapshotRecord(rd.snapshot, true));
+    for (const e of rd.entries) records.push(entryRecord(e));
+    if (m.hardStateUnsaved !== undefined) records.push(hardStateRecord(m.hardStateUnsaved));
+    m.hardStateUnsaved = undefined;
+    m.disk.write(records);
+  }
+
+  /**
+   * What the host may do while the Ready's fsync runs: a leader whose term and vote are durable
+   * sends its appends (thesis §10.2.1). Returns whether it did. The buggy hosts do more.
+   */
+  private sendEarly(m: Member, rd: Ready): boolean {
+    if (this.options.hostBug === 'sendBeforeSync') {
+      for (const msg of rd.messages) this.send(m, msg);
+      return true;
+    }
+    const appendsSent = !this.changesTermOrVote(m, rd) && m.node.status().state === StateType.Leader;
+    if (appendsSent) for (const msg of rd.messages) if (msg.type === MessageType.MsgApp) this.send(m, msg);
+    return appendsSent;
+  }
+
+  /** Sends a message of `m`'s, first checking it promises nothing that is not on `m`'s disk. */
+  private send(m: Member, msg: Message): void {
+    if (this.options.durabilityChecks !== false) this.checkSendDurable(m, msg);
+    this.network.send(msg);
+  }
+
+  private checkSendDurable(m: Member, msg: Message): void {
+    const d = m.disk.durable();
+    const hs = d.hardState;
+    const what = `member ${m.id} sends ${MessageType[msg.type]}${msg.reject ? ' (reject)' : ''} to ${msg.to} in term ${msg.term}`;
+    if (msg.type !== MessageType.MsgPreVote && msg.type !== MessageType.MsgPreVoteResp) {
+      check(msg.term <= hs.term, `${what} before term ${msg.term} is synced (disk: term ${hs.term})`);
+    }
+    if (msg.type === MessageType.MsgVote) {
+      check(hs.term > msg.term || hs.vote === m.id, `${what} before its vote for itself is synced (disk: term ${hs.term} vote ${hs.vote})`);
+    }
+    if (msg.type === MessageType.MsgVoteResp && !msg.reject) {
+      // A later term on disk keeps the promise too: the member can no longer vote in msg.term.
+      check(hs.term > msg.term || (hs.term === msg.term && hs.vote === msg.to), `${what}, granting a vote not synced (disk: term ${hs.term} vote ${hs.vote})`);
+    }
+    if (msg.type === MessageType.MsgAppResp && !msg.reject) {
+      const t = termAt(d, msg.index);
+      const snap = d.snapshot?.metadata.index ?? 0;
+      check(
+        msg.index <= snap || (t !== undefined && t === m.terms[msg.index]),
+        `${what}, acknowledging index ${msg.index} not synced (disk: last ${lastIndexOf(d)}, term there ${t}, written ${m.terms[msg.index]})`,
+      );
+    }
+    if (msg.type === MessageType.MsgSnap && msg.snapshot !== undefined) {
+      check((d.snapshot?.metadata.index ?? 0) >= msg.snapshot.metadata.index, `${what}, a snapshot at ${msg.snapshot.metadata.index} not synced`);
+    }
+  }
+
+  /** An entry may be applied (acknowledged to clients) only once it is synced on this member. */
+  private checkApplyDurable(m: Member, e: Entry): void {
+    const d = m.disk.durable();
+    const snap = d.snapshot?.metadata.index ?? 0;
+    if (e.index <= snap) return;
+    const first = d.entries.length > 0 ? d.entries[0].index : 0;
+    const on = first > 0 && e.index >= first && e.index < first + d.entries.length ? d.entries[e.index - first] : undefined;
+    check(
+      on !== undefined && entryCrc(on) === entryCrc(e),
+      `member ${m.id} applies entry ${e.index} (term ${e.term}) before it is synced (disk: last ${lastIndexOf(d)})`,
+    );
   }
 
   /** Restarts from what was persisted; the state machine restarts from the storage's snapshot. */
   restart(id: MemberId): void {
     const m = this.member(id);
+    check(m.crashed, `restart of ${id}, which is running`);
+    const d = m.disk.recover();
+    m.storage = this.storageFrom(m, d);
     const snap = m.storage.snapshot();
     m.sm = decodeStateMachine(snap);
     m.applied = snap.metadata.index;
-    m.confState = snap.metadata.confState;
+    m.confState = m.storage.initialState().confState;
+    m.terms = this.committedTerms.slice(0, snap.metadata.index + 1);
+    m.hashes = this.committedHashes.slice(0, snap.metadata.index + 1);
+    this.mirrorEntries(m, d.entries);
     m.node = this.newNode(id, m.storage, m.applied, m.random);
     m.crashed = false;
-    this.note(`${id} restarts from snapshot ${snap.metadata.index}, hard state ${JSON.stringify(m.storage.initialState().hardState, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))}`);
+    this.note(`${id} restarts from snapshot ${snap.metadata.index}, last ${m.lastIndex()}, hard state ${JSON.stringify(m.storage.initialState().hardState, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))}`);
     this.processReadies();
   }
 
+  /**
+   * The MemoryStorage a restarted member gives its RawNode, from what recovery read: the
+   * snapshot, the entries after it, the hard state (its commit at least the snapshot's index, as
+   * server/node raises it to the applied index). An empty disk: the member starts as new.
+   */
+  private storageFrom(m: Member, d: DiskState): MemoryStorage {
+    const empty = d.snapshot === undefined && d.entries.length === 0 && d.hardState.term === 0 && d.hardState.commit === 0;
+    const storage = new MemoryStorage({ confState: empty ? m.bootConfState : { voters: [], learners: [] } });
+    if (d.snapshot !== undefined) storage.applySnapshot(d.snapshot);
+    storage.append(d.entries);
+    const snapIndex = d.snapshot?.metadata.index ?? 0;
+    if (!empty) storage.setHardState({ ...d.hardState, commit: Math.max(d.hardState.commit, snapIndex) });
+    return storage;
+  }
+
   /** Takes a snapshot at the applied index and compacts the log up to it. */
+  /**
+   * Takes a snapshot at the applied index, makes it durable (snapshot file and WAL marker, synced,
+   * as server/node does), then compacts the log up to it.
+   */
   snapshotAndCompact(id: MemberId): boolean {
     const m = this.member(id);
     if (m.crashed || m.applied <= m.storage.snapshot().metadata.index) return false;
-    m.storage.createSnapshot(m.applied, m.confState, encoder.encode(JSON.stringify(m.sm.values)));
+    const snap = m.storage.createSnapshot(m.applied, m.confState, encoder.encode(JSON.stringify(m.sm.values)));
+    m.disk.write([snapshotRecord(snap, false)]);
+    m.disk.sync();
     m.storage.compact(m.applied);
     return true;
   }
@@ -338,32 +482,27 @@ export class Cluster {
       progress = false;
       for (const m of this.members.values()) {
         if (m.crashed || m.pending !== undefined || !m.node.hasReady()) continue;
-        const rd = m.node.ready();
-        if (this.asyncPersist) {
-          // The fsync runs while the member keeps stepping messages; a leader may send its
-          // appends at once (thesis §10.2.1) unless the Ready changes term or vote.
-          const appendsSent = !this.changesTermOrVote(m, rd) && m.node.status().state === StateType.Leader;
-          if (appendsSent) for (const msg of rd.messages) if (msg.type === MessageType.MsgApp) this.network.send(msg);
-          m.pending = { rd, appendsSent };
-        } else {
+        this.startReady(m, m.node.ready());
+        if (!this.asyncPersist) {
           progress = true;
-          this.handleReady(m, rd, false);
+          this.finishReady(m);
         }
       }
     }
     this.checkSafety();
   }
 
-  /** When set, Readies are persisted later, by `completeReady`, while the member keeps running. */
+  /**
+   * When set, a Ready's fsync completes later, by `completeReady`, while the member keeps
+   * stepping messages (group commit).
+   */
   asyncPersist = false;
 
-  /** The member's pending fsync completes: persist, send, apply, advance. */
+  /** The member's pending fsync completes: sync, send, apply, advance. */
   completeReady(id: MemberId): boolean {
     const m = this.member(id);
     if (m.crashed || m.pending === undefined) return false;
-    const { rd, appendsSent } = m.pending;
-    m.pending = undefined;
-    this.handleReady(m, rd, appendsSent);
+    this.finishReady(m);
     this.processReadies();
     return true;
   }
@@ -376,37 +515,64 @@ export class Cluster {
     }
   }
 
-  private handleReady(m: Member, rd: Ready, appendsSent: boolean): void {
+  /**
+   * The first half of server/node's loop: write the Ready's records, start the fsync; meanwhile a
+   * leader sends its appends and committed entries persisted by an earlier Ready are applied.
+   */
+  private startReady(m: Member, rd: Ready): void {
     if (this.trace !== undefined) {
       const st = m.node.status();
       if (rd.softState !== undefined) this.note(`${m.id} ${StateType[rd.softState.state]} term ${st.term} lead ${rd.softState.lead} last ${m.lastIndex()}`);
       if (rd.snapshot !== undefined) this.note(`${m.id} restores snapshot ${rd.snapshot.metadata.index}/${rd.snapshot.metadata.term} voters [${rd.snapshot.metadata.confState.voters}]`);
-      if (rd.entries.length > 0) this.note(`${m.id} persists [${rd.entries.map((e) => `${e.index}/${e.term}`).join(' ')}]`);
+      if (rd.entries.length > 0) this.note(`${m.id} writes [${rd.entries.map((e) => `${e.index}/${e.term}`).join(' ')}]${rd.mustSync ? '' : ' (no sync)'}`);
+      if (rd.hardState !== undefined) this.note(`${m.id} hard state t${rd.hardState.term} v${rd.hardState.vote} c${rd.hardState.commit}${rd.mustSync ? '' : ' (no sync)'}`);
       if (rd.committedEntries.length > 0) this.note(`${m.id} applies up to ${rd.committedEntries[rd.committedEntries.length - 1].index} (term ${st.term})`);
     }
-    if (rd.snapshot !== undefined) this.persistSnapshot(m, rd.snapshot);
-    this.persistEntries(m, rd.entries);
+    this.writeReady(m, rd);
+    if (rd.snapshot !== undefined) {
+      const s = rd.snapshot.metadata.index;
+      check(s < this.committedTerms.length, `member ${m.id} got a snapshot at ${s} beyond anything applied`);
+      m.terms = this.committedTerms.slice(0, s + 1);
+      m.hashes = this.committedHashes.slice(0, s + 1);
+    }
+    this.mirrorEntries(m, rd.entries);
+    const messagesSent = this.sendEarly(m, rd);
+    let appliedEarly = 0;
+    if (rd.snapshot === undefined) {
+      const firstNew = rd.entries.length > 0 ? rd.entries[0].index : Infinity;
+      const all = this.options.hostBug === 'applyBeforeSync';
+      while (appliedEarly < rd.committedEntries.length && (all || rd.committedEntries[appliedEarly].index < firstNew)) {
+        this.apply(m, rd.committedEntries[appliedEarly++]);
+      }
+    }
+    m.pending = { rd, appendsSent: messagesSent, appliedEarly, messagesSent: this.options.hostBug === 'sendBeforeSync' };
+  }
+
+  /** The fsync returned: the core's storage learns the Ready, then send, apply, advance. */
+  private finishReady(m: Member): void {
+    const p = m.pending;
+    check(p !== undefined, `member ${m.id} has no Ready in flight`);
+    m.pending = undefined;
+    const rd = p.rd;
+    // The README's host loop: one fsync when rd.mustSync.
+    if (rd.mustSync) m.disk.sync();
+    if (rd.snapshot !== undefined) {
+      m.storage.applySnapshot(rd.snapshot);
+      m.sm = decodeStateMachine(rd.snapshot);
+      m.applied = rd.snapshot.metadata.index;
+      m.confState = rd.snapshot.metadata.confState;
+    }
+    m.storage.append(rd.entries);
     if (rd.hardState !== undefined) m.storage.setHardState(rd.hardState);
-    for (const msg of rd.messages) if (!appendsSent || msg.type !== MessageType.MsgApp) this.network.send(msg);
+    if (!p.messagesSent) for (const msg of rd.messages) if (!p.appendsSent || msg.type !== MessageType.MsgApp) this.send(m, msg);
     for (const rs of rd.readStates) this.recordReadState(m, rs.index, decoder.decode(rs.requestCtx));
-    for (const e of rd.committedEntries) this.apply(m, e);
+    for (let k = p.appliedEarly; k < rd.committedEntries.length; k++) this.apply(m, rd.committedEntries[k]);
     m.node.advance(rd);
   }
 
-  private persistSnapshot(m: Member, snap: Snapshot): void {
-    const s = snap.metadata.index;
-    check(s < this.committedTerms.length, `member ${m.id} got a snapshot at ${s} beyond anything applied`);
-    m.storage.applySnapshot(snap);
-    m.terms = this.committedTerms.slice(0, s + 1);
-    m.hashes = this.committedHashes.slice(0, s + 1);
-    m.sm = decodeStateMachine(snap);
-    m.applied = s;
-    m.confState = snap.metadata.confState;
-  }
-
-  private persistEntries(m: Member, ents: readonly Entry[]): void {
+  /** Mirrors entries written to the member's log (terms and prefix hashes). */
+  private mirrorEntries(m: Member, ents: readonly Entry[]): void {
     if (ents.length === 0) return;
-    m.storage.append(ents);
     const first = ents[0].index;
     check(first <= m.terms.length, `member ${m.id} appends at ${first} past its end ${m.terms.length - 1}`);
     m.terms.length = first;
@@ -419,7 +585,9 @@ export class Cluster {
 
   private apply(m: Member, e: Entry): void {
     check(e.index === m.applied + 1, `member ${m.id} applies ${e.index} after ${m.applied}`);
-    check(e.index < m.hashes.length, `member ${m.id} applies ${e.index} before persisting it`);
+    check(e.index < m.hashes.length, `member ${m.id} applies ${e.index} before writing it`);
+    check(m.hashes[e.index] === mixHash(m.hashes[e.index - 1], e.term, e.type, e.data), `member ${m.id} applies an entry ${e.index} that is not the one in its log`);
+    if (this.options.durabilityChecks !== false) this.checkApplyDurable(m, e);
     const h = m.hashes[e.index];
     if (e.index < this.committedHashes.length) {
       check(
