@@ -178,6 +178,13 @@ function parseEndpoint(url: string): { address: string; secure: boolean } {
   return { address: m[2]!, secure: m[1] === 'https' };
 }
 
+/** A call's `timeoutMs`, when given, must be a positive finite number of ms. */
+function checkTimeout(timeoutMs: number | undefined): void {
+  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+    throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds (got ${String(timeoutMs)})`);
+  }
+}
+
 /** Encodes a message to a Buffer (grpc-js wants Buffers). */
 export function encodeMessage(codec: MethodDescriptor['requestType'], message: object): Buffer {
   const u = codec.encode(message).finish();
@@ -241,8 +248,16 @@ export class Connection {
     for (const [name, v] of [
       ['callTimeoutMs', options.callTimeoutMs],
       ['retry.attemptsMax', options.retry?.attemptsMax],
+      ['keepalive.timeMs', options.keepalive?.timeMs],
+      ['keepalive.timeoutMs', options.keepalive?.timeoutMs],
     ] as const) {
       if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    }
+    for (const [name, v] of [
+      ['retry.backoffMs', options.retry?.backoffMs],
+      ['retry.backoffMaxMs', options.retry?.backoffMaxMs],
+    ] as const) {
+      if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new InvalidArgumentError(`${name} must be a non-negative number`);
     }
     const credentials = secure ? tlsCredentials(options.tls) : grpc.credentials.createInsecure();
     const ka = options.keepalive;
@@ -363,6 +378,7 @@ export class Connection {
     if (this.closed) throw new ClientClosedError();
     const signal = options.signal;
     if (signal?.aborted) throw new AbortedError(signal.reason);
+    checkTimeout(options.timeoutMs);
     const timeoutMs = options.timeoutMs ?? this.callTimeoutMs;
     const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     const bytes = encodeMessage(method.requestType, request);
@@ -457,6 +473,7 @@ export class Connection {
   ): Promise<OpenedStream<grpc.ClientReadableStream<Res>>> {
     this.assertOpen();
     if (options.signal?.aborted) throw new AbortedError(options.signal.reason);
+    checkTimeout(options.timeoutMs);
     const ep = this.pick();
     const md = await this.metadata(false);
     const decode = method.responseType.decode;

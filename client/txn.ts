@@ -54,6 +54,8 @@ export function compare<T extends CompareTarget>(key: KeyOrSelector, target: T, 
     if (typeof operand !== 'string' && !(operand instanceof Uint8Array)) throw new InvalidArgumentError('a value compare takes a string or bytes');
   } else if (typeof operand !== 'bigint' && typeof operand !== 'number') {
     throw new InvalidArgumentError(`a ${target} compare takes a bigint or integer`);
+  } else {
+    int64Field(operand, target);
   }
   resolveSelector(key, Namespace.root);
   return { selector: key, target, operator, operand };
@@ -130,9 +132,33 @@ export const op = {
    * A nested transaction. @example op.txn([compare('a', 'value', '==', '1')], [op.put('b', '2')], [])
    */
   txn(compares: readonly Compare[], success: readonly Op[], failure: readonly Op[] = []): Op {
+    checkCompares(compares, 'op.txn');
+    checkOps(success, 'op.txn');
+    checkOps(failure, 'op.txn');
     return { type: 'txn', compares, success, failure };
   },
 };
+
+const OP_TYPES = new Set(['range', 'put', 'delete', 'txn']);
+
+function checkOps(ops: readonly unknown[], where: string): void {
+  if (!Array.isArray(ops)) throw new InvalidArgumentError(`${where} takes arrays of operations built with op.*`);
+  for (const o of ops) {
+    if (o === null || typeof o !== 'object' || !OP_TYPES.has((o as { type?: unknown }).type as string)) {
+      throw new InvalidArgumentError(`${where} takes operations built with op.*`);
+    }
+  }
+}
+
+function checkCompares(compares: readonly unknown[], where: string): void {
+  if (!Array.isArray(compares)) throw new InvalidArgumentError(`${where} takes an array of compares built with compare()`);
+  for (const c of compares) {
+    const x = c as Partial<Compare> | null;
+    if (x === null || typeof x !== 'object' || x.target === undefined || !(x.target in TARGET) || x.operator === undefined || !(x.operator in RESULT)) {
+      throw new InvalidArgumentError(`${where} takes compares built with compare()`);
+    }
+  }
+}
 
 function buildOp(o: Op, ns: Namespace): pb.RequestOp.$Properties {
   switch (o.type) {
@@ -231,6 +257,7 @@ export class TxnBuilder {
    * @example client.txn().where(compare('a', 'value', '==', 'x'))
    */
   where(...compares: Compare[]): this {
+    checkCompares(compares, 'where()');
     this.compares.push(...compares);
     return this;
   }
@@ -245,7 +272,7 @@ export class TxnBuilder {
     if (args.length > 0 && args.every((a) => typeof a === 'function' || a === undefined || a === null) && args.some((a) => typeof a === 'function')) {
       return this.commit().then(args[0] as never, args[1] as never);
     }
-    for (const a of args) if (a === null || typeof a !== 'object' || !('type' in a)) throw new InvalidArgumentError('then() takes operations built with op.*');
+    checkOps(args, 'then()');
     this.success.push(...(args as Op[]));
     return this;
   }
@@ -255,7 +282,7 @@ export class TxnBuilder {
    * @example .else(op.get('k'))
    */
   else(...ops: Op[]): this {
-    for (const a of ops) if (a === null || typeof a !== 'object' || !('type' in a)) throw new InvalidArgumentError('else() takes operations built with op.*');
+    checkOps(ops, 'else()');
     this.failure.push(...ops);
     return this;
   }
