@@ -17,6 +17,7 @@ import { createGateway } from './api/gateway';
 import { LIMITS } from './limits';
 import type { FromMember, MemberThreadData } from './node/member-thread';
 import { CAIRN_VERSION, ETCD_SERVER_VERSION } from './version';
+import { methodByPath } from '../proto/methods';
 import { MetricsExposition } from './metrics/exposition';
 import { listenMetrics, type MetricsListener } from './metrics/listener';
 import { activeAlarms, probeChecks, type MemberCaller } from './metrics/health';
@@ -134,7 +135,9 @@ async function start(config: MemberConfig, argv: readonly string[], log: Logger)
   ready.methods.forEach((m, method) => {
     // Internal methods are this thread's own; gRPC clients never see them.
     if (m.path.startsWith('/cairnpb.Internal/')) return;
-    const counter = metrics.grpc.method(m.path, m.kind);
+    // Labelled with the method's kind on the wire, as etcd labels it: Lock and Campaign are unary
+    // gRPC methods that the member serves as streams (so that a cancelled call can be seen).
+    const counter = metrics.grpc.method(m.path, methodByPath(m.path)?.kind ?? m.kind);
     if (m.kind === 'unary') {
       grpc.addMethod(m.path, 'unary', (call, request) => {
         counter.started();
@@ -204,7 +207,17 @@ async function start(config: MemberConfig, argv: readonly string[], log: Logger)
     metrics: () => metrics.scrape(),
   };
   // The JSON gateway on client URLs only; JSON and base64 make a request up to ~1.4x its protobuf size.
-  const gateway = createGateway({ call: callMember, servedPaths: ready.methods.map((m) => m.path), bodyBytesMax: 2 * config.maxRequestBytes + GRPC_OVERHEAD_BYTES });
+  // Its streaming routes open streams in the member like gRPC streams (not counted as gRPC calls).
+  const gateway = createGateway({
+    call: callMember,
+    servedPaths: ready.methods.map((m) => m.path),
+    streamedPaths: ready.methods.filter((m) => m.kind !== 'unary').map((m) => m.path),
+    openStream: (methodPath, sink) => {
+      const index = methodIndex.get(methodPath);
+      return index === undefined ? undefined : bridge.openStream(index, sink);
+    },
+    bodyBytesMax: 2 * config.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+  });
   const http1 = createHttpHandler({ ...endpoints, gateway });
   const listeners: (ClientListener | MetricsListener)[] = [];
   for (const u of config.listenClientUrls) {

@@ -5,10 +5,11 @@
  * bytes as base64, 64-bit integers as strings, enums by name, fields with default values left out.
  * Errors are `{"error", "message", "code"}` (the gRPC code) with an HTTP status mapped from it.
  *
- * Served here: KV (range, put, deleterange, txn, compaction), Cluster (member/list) and Maintenance
- * (status, hash, hashkv, alarm), lease (grant, revoke, timetolive, leases) — the unary methods of
- * those services the member serves. The streaming routes (watch, lease keep-alive) are not served
- * yet (UNIMPLEMENTED, HTTP 501).
+ * Served here: KV (range, put, deleterange, txn, compaction), Cluster (member/list), Maintenance
+ * (status, hash, hashkv, alarm), Lease (grant, revoke, timetolive, leases, keepalive), Watch, and
+ * v3lock / v3election (lock, unlock, campaign, proclaim, leader, observe, resign) — the methods of
+ * those services the member serves. Streaming routes (watch, keepalive, observe; lock and campaign,
+ * which travel the bridge as streams) are in gateway-stream.ts.
  *
  * The JSON is translated by protobufjs reflection over our .proto files (loaded once, field names
  * kept as written), so requests reach the member as the same protobuf bytes a gRPC client sends,
@@ -21,12 +22,22 @@ import * as protobuf from 'protobufjs';
 import type { HttpHandler } from './listener';
 import { methodByGatewayPath, type MethodDescriptor } from '../../proto/methods';
 import type { MemberCaller } from '../metrics/health';
+import { parseJson } from './gateway-json';
+import { readBody, serveStreamRoute, type StreamOpener, type StreamShape } from './gateway-stream';
 
-/** Services whose unary methods the gateway serves. */
-const GATEWAY_SERVICES: ReadonlySet<string> = new Set(['etcdserverpb.KV', 'etcdserverpb.Cluster', 'etcdserverpb.Maintenance', 'etcdserverpb.Lease']);
+/** Services whose methods the gateway serves. */
+const GATEWAY_SERVICES: ReadonlySet<string> = new Set([
+  'etcdserverpb.KV',
+  'etcdserverpb.Cluster',
+  'etcdserverpb.Maintenance',
+  'etcdserverpb.Lease',
+  'etcdserverpb.Watch',
+  'v3lockpb.Lock',
+  'v3electionpb.Election',
+]);
 
 /** grpc-gateway's HTTP status for each gRPC code (runtime.HTTPStatusFromCode). */
-const HTTP_STATUS_BY_GRPC_CODE: readonly number[] = [200, 408, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401];
+export const HTTP_STATUS_BY_GRPC_CODE: readonly number[] = [200, 408, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401];
 
 const GRPC = { INVALID_ARGUMENT: 3, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12 } as const;
 
@@ -47,7 +58,7 @@ export function protoSchema(): protobuf.Root {
   const dir = findProtoDir();
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => path.join(dir, path.basename(target));
-  root.loadSync(['rpc.proto', 'kv.proto', 'auth.proto'].map((f) => path.join(dir, f)), { keepCase: true });
+  root.loadSync(['rpc.proto', 'kv.proto', 'auth.proto', 'v3lock.proto', 'v3election.proto'].map((f) => path.join(dir, f)), { keepCase: true });
   root.resolveAll();
   schema = root;
   return root;
@@ -169,11 +180,14 @@ export function messageToJson(type: protobuf.Type, bytes: Uint8Array): Record<st
   return withoutDefaults(type, obj);
 }
 
-/** A gateway route: the method and its request and response types as reflection. */
+/** A gateway route: the method, its request and response types as reflection, and how it is carried. */
 interface Route {
   readonly method: MethodDescriptor;
+  readonly path: string;
   readonly request: protobuf.Type;
   readonly response: protobuf.Type;
+  /** 'unary': a unary bridge call; otherwise a stream over the bridge (gateway-stream.ts). */
+  readonly shape: 'unary' | StreamShape;
 }
 
 export interface GatewayOptions {
@@ -181,6 +195,10 @@ export interface GatewayOptions {
   readonly call: MemberCaller;
   /** gRPC paths the member serves (`ready.methods`). */
   readonly servedPaths: readonly string[];
+  /** Of those, the paths the member serves as streams (watch, keep-alive, lock, campaign, observe). */
+  readonly streamedPaths?: readonly string[];
+  /** Streaming calls to the member thread; absent: streaming routes answer UNIMPLEMENTED. */
+  readonly openStream?: StreamOpener;
   /** Request bodies longer than this are refused (HTTP 413) unread. */
   readonly bodyBytesMax: number;
 }
@@ -188,13 +206,13 @@ export interface GatewayOptions {
 type Request = Parameters<HttpHandler>[0];
 type Response = Parameters<HttpHandler>[1];
 
-function sendJson(res: Response, status: number, body: unknown): void {
+export function sendJson(res: Response, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'grpc-metadata-content-type': 'application/grpc' });
   res.end(text);
 }
 
-function sendError(res: Response, code: number, message: string): void {
+export function sendError(res: Response, code: number, message: string): void {
   sendJson(res, HTTP_STATUS_BY_GRPC_CODE[code] ?? 500, { error: message, message, code });
 }
 
@@ -203,40 +221,28 @@ function sendText(res: Response, status: number, text: string): void {
   res.end(text);
 }
 
-/** Reads the body, up to `max` bytes; undefined when longer (the rest is discarded). */
-function readBody(req: Request, max: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    let tooLong = false;
-    req.on('data', (chunk: Buffer) => {
-      if (tooLong) return;
-      length += chunk.length;
-      if (length > max) {
-        tooLong = true;
-        chunks.length = 0;
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(tooLong ? undefined : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 /** Builds the `/v3/` handler. */
 export function createGateway(opts: GatewayOptions): HttpHandler {
   const root = protoSchema();
   const served = new Set(opts.servedPaths);
+  const streamed = new Set(opts.streamedPaths ?? []);
   const routes = new Map<MethodDescriptor, Route>();
+  const shapeOf = (method: MethodDescriptor): Route['shape'] | undefined => {
+    if (!streamed.has(method.path)) return method.kind === 'unary' ? 'unary' : undefined;
+    if (opts.openStream === undefined) return undefined;
+    if (method.kind === 'bidi') return 'bidi';
+    if (method.kind === 'server-stream') return 'server-stream';
+    return method.kind === 'unary' ? 'unary-over-stream' : undefined;
+  };
   const routeOf = (method: MethodDescriptor): Route | undefined => {
-    if (method.kind !== 'unary' || !GATEWAY_SERVICES.has(method.service) || !served.has(method.path)) return undefined;
+    if (!GATEWAY_SERVICES.has(method.service) || !served.has(method.path)) return undefined;
     let route = routes.get(method);
     if (route === undefined) {
+      const shape = shapeOf(method);
       const service = root.lookupService(method.service);
       const rpc = service.methods[method.method];
-      if (rpc === undefined) return undefined;
-      route = { method, request: root.lookupType(rpc.requestType), response: root.lookupType(rpc.responseType) };
+      if (rpc === undefined || shape === undefined) return undefined;
+      route = { method, path: method.path, shape, request: root.lookupType(rpc.requestType), response: root.lookupType(rpc.responseType) };
       routes.set(method, route);
     }
     return route;
@@ -259,6 +265,10 @@ export function createGateway(opts: GatewayOptions): HttpHandler {
       sendError(res, GRPC.UNIMPLEMENTED, `the JSON gateway does not serve ${method.path} yet`);
       return;
     }
+    if (route.shape !== 'unary') {
+      await serveStreamRoute(route as Route & { shape: StreamShape }, req, res, opts.openStream!, opts.bodyBytesMax);
+      return;
+    }
     const body = await readBody(req, opts.bodyBytesMax);
     if (body === undefined) {
       res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
@@ -270,9 +280,10 @@ export function createGateway(opts: GatewayOptions): HttpHandler {
       const text = body.toString('utf8').trim();
       let json: unknown;
       try {
-        json = text === '' ? {} : JSON.parse(text);
+        json = text === '' ? {} : parseJson(text);
       } catch (err) {
-        throw new GatewayInputError(`malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
+        // Go's text for it (e.g. `unexpected EOF`), as etcd's gateway answers.
+        throw new GatewayInputError(err instanceof Error ? err.message : String(err));
       }
       requestBytes = route.request.encode(route.request.fromObject(messageFromJson(route.request, json))).finish();
     } catch (err) {

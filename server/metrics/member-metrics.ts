@@ -30,6 +30,15 @@ export interface MemberMetricsSource {
     /** Keys that exist now (live keys). */
     keyCount(): number;
   };
+  /**
+   * The watch hub's watcher counts (server/watch/watch-hub.ts); absent: the watcher gauges are not
+   * exported. Unsynced watchers are etcd's "slow" watchers: behind the store's revision, caught up
+   * from the backend (a client that stopped reading, or a start revision in the past).
+   */
+  readonly watch?: {
+    readonly syncedCount: number;
+    readonly unsyncedCount: number;
+  };
 }
 
 /**
@@ -87,6 +96,11 @@ export class MemberMetrics {
     gauge('etcd_server_proposals_applied_total', 'The total number of consensus proposals applied.', () => member.applied);
     gauge('etcd_server_proposals_pending', 'The current number of pending proposals to commit.', () => member.proposalsPending);
     gauge('etcd_debugging_mvcc_keys_total', 'Total number of keys.', () => store.keyCount());
+    const watch = source.watch;
+    if (watch !== undefined) {
+      gauge('etcd_debugging_mvcc_watcher_total', 'Total number of watchers.', () => watch.syncedCount + watch.unsyncedCount);
+      gauge('etcd_debugging_mvcc_slow_watcher_total', 'Total number of unsynced slow watchers.', () => watch.unsyncedCount);
+    }
     // Counters kept by the member: exported through a collect() that moves them forward.
     this.counterFrom('etcd_server_leader_changes_seen_total', 'The number of leader changes seen.', () => member.leaderChangesSeen);
     this.counterFrom('etcd_server_proposals_failed_total', 'The total number of failed proposals seen.', () => member.proposalsFailed);
