@@ -21,10 +21,20 @@ import {
 } from './lib/messages';
 import { loadScenarios } from './lib/scenarios';
 import { k8sKey, prefixEnd } from './lib/workloads';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { main as compareMain } from './compare';
+import { rotateEndpoints } from './lib/grpc-client';
+import { freePort } from './lib/server-process';
 
 
 describe('Txn, Lease and Watch messages', () => {
+  test('connections spread over several endpoints: a thread whose share starts at connection k starts at endpoint k mod N', () => {
+    expect(rotateEndpoints(['a', 'b', 'c'], 0)).toEqual(['a', 'b', 'c']);
+    expect(rotateEndpoints(['a', 'b', 'c'], 4)).toEqual(['b', 'c', 'a']);
+    expect(rotateEndpoints('a', 7)).toEqual(['a']);
+  });
+
   test('TxnRequest: 1 compare { 2 target MOD, 3 key, 6 mod_revision (written when 0) }, 2 success { 2 request_put }', () => {
     const cmp = encodeModRevisionCompare(Buffer.from('k'), CompareResult.EQUAL, 0);
     expect(cmp).toEqual(Buffer.from([0x10, 2, 0x1a, 1, 0x6b, 0x30, 0]));
@@ -60,8 +70,60 @@ describe('Txn, Lease and Watch messages', () => {
 });
 
 describe('compare refuses bad input', () => {
+  // Commander prints its own message to stderr before throwing: keep the test output clean, but check it.
+  let stderr: jest.SpyInstance;
+  beforeEach(() => {
+    stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  });
+  afterEach(() => stderr.mockRestore());
+  const printed = (): string => stderr.mock.calls.map((c) => String(c[0])).join('');
+
   test('an unknown scenario', async () => {
     await expect(compareMain(['--scenarios', 'txn-put,nope', '--targets', 'etcd'])).rejects.toThrow(/unknown scenario\(s\) nope \(known: .*txn-put/);
+  });
+
+  test('an unknown target', async () => {
+    await expect(compareMain(['--targets', 'etcd,zookeeper'])).rejects.toThrow(/unknown target zookeeper \(known: etcd, cairn; or use --endpoint\)/);
+  });
+
+  test.each([
+    [['--clients', '-4'], /--clients.*'-4' is invalid. expected a positive integer/],
+    [['--clients', '0'], /--clients.*'0' is invalid. expected a positive integer/],
+    [['--rate', '0'], /--rate.*'0' is invalid. expected a positive number/],
+    [['--duration', '0'], /--duration.*'0' is invalid. expected a positive number/],
+    [['--rounds', '1.5'], /--rounds.*'1.5' is invalid. expected a positive integer/],
+    [['--connections', 'many'], /--connections.*'many' is invalid. expected a positive integer/],
+    [['--stm-keys-per-txn', '-1'], /--stm-keys-per-txn.*'-1' is invalid/],
+  ])('%j is refused with a message and exit code 2', async (args, message) => {
+    const err: unknown = await compareMain(args).catch((e: unknown) => e);
+    expect(err).toMatchObject({ exitCode: 1 }); // CommanderError; the command line maps it to exit code 2
+    expect(printed()).toMatch(message);
+  });
+
+  test('combinations that make no sense', async () => {
+    await expect(compareMain(['--clients', '2', '--connections', '8'])).rejects.toThrow(/--clients \(2\) must be at least --connections \(8\)/);
+    await expect(compareMain(['--members', '2'])).rejects.toThrow(/--members must be 1, 3 or 5, got 2/);
+    await expect(compareMain(['--scenarios', 'failover'])).rejects.toThrow(/failover scenario needs clusters: add --members 3/);
+    await expect(compareMain(['--scenarios', 'stm', '--stm-keys', '2', '--stm-keys-per-txn', '3'])).rejects.toThrow(/stm keys per txn \(3\) must be at most stm keys \(2\)/);
+    await expect(compareMain(['--scenarios', 'watch-memory', '--wm-watchers', '10', '--wm-streams', '20'])).rejects.toThrow(/watch-memory streams \(20\) must be at most watchers \(10\)/);
+    await expect(compareMain(['--election-timeout', '300', '--heartbeat-interval', '100'])).rejects.toThrow(/--election-timeout \(300\) must be at least 5 × --heartbeat-interval \(100\)/);
+  });
+
+  test('an unreachable endpoint: a clear error before anything runs', async () => {
+    const port = await freePort();
+    await expect(compareMain(['--endpoint', `http://127.0.0.1:${port}`, '--scenarios', 'put-1'])).rejects.toThrow(new RegExp(`cannot connect to http://127\\.0\\.0\\.1:${port}: ECONNREFUSED`));
+    await expect(compareMain(['--endpoint', 'not a url', '--scenarios', 'put-1'])).rejects.toThrow(/--endpoint not a url is not a URL/);
+  });
+
+  test('the command line exits 2 with the message on stderr', async () => {
+    const { execFile } = await import('node:child_process');
+    const script = path.join(__dirname, 'bin', 'cairn-bench.js');
+    if (!fs.existsSync(path.join(__dirname, '..', 'dist', 'benchmarks', 'compare.js'))) throw new Error('build first (node scripts/build.js)');
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, [script, '--scenarios', 'nope'], (_err, _out, err) => resolve({ code: child.exitCode, stderr: err }));
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/unknown scenario\(s\) nope/);
   });
 
   test('nonsensical workload options', async () => {
@@ -88,6 +150,11 @@ describe('workloads against real etcd', () => {
     k8sListRatio: 0.05,
     k8sChurn: 0.1,
     k8sValueSize: 256,
+    stmKeys: 3,
+    stmKeysPerTxn: 2,
+    latencyWatchers: 10,
+    latencyStreams: 2,
+    latencyPutRate: 500,
   };
   const scenario = (name: string) => loadScenarios(settings).find((s) => s.name === name)!;
 
@@ -114,6 +181,19 @@ describe('workloads against real etcd', () => {
 
   test('lease-keepalive: LeaseGrant per client, then 300 keep-alives on bidi streams', async () => {
     expectClean(await run('lease-keepalive', 300), 300);
+  });
+
+  test('stm: 200 read-modify-write commits over 3 keys; conflicts are retried and counted, not errors', async () => {
+    const result = await run('stm', 200);
+    expectClean(result, 200);
+    expect(result.conflicts).toBeGreaterThan(0); // 8 clients on 3 keys, 2 per txn: they collide
+    expect(result.timeline.reduce((a, b) => a + b, 0)).toBe(200);
+  });
+
+  test('watch-latency: 10 watchers over 2 streams, 100 puts at 500/s → 1,000 events', async () => {
+    const s = scenario('watch-latency');
+    const result = await runLoad({ url: etcdInstance().url, connections: 2, clients: 2, workers: 0, workload: s.workload, stop: { totalRequests: 100 } });
+    expectClean(result, 100 * 10);
   });
 
   test('k8s: creates, guarded updates and deletes, paged lists over 300 pods', async () => {

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import * as http2 from 'node:http2';
 import { BidiCall, GrpcConnection, GrpcStatus, grpcStatusName } from './grpc-client';
 import { Histogram, HistogramSnapshot } from './histogram';
-import { Workload, WorkloadCall } from './workloads';
+import { RETRY_OPERATION, Workload, WorkloadCall } from './workloads';
 
 /** When a run ends: after `totalRequests` requests, or `durationMs` after the warm-up. */
 export type StopCondition = { totalRequests: number } | { durationMs: number };
@@ -51,6 +51,32 @@ export interface LoadResult {
   elapsedMs: number;
   /** Connections that broke during the run (their clients stopped). */
   connectionsLost: number;
+  /** Operations that must be retried (an STM commit whose compares failed): counted, not errors, not completions. */
+  conflicts: number;
+  /** Successful completions per `TIMELINE_INTERVAL_MS` from the start of the measured window (at most `TIMELINE_MAX_INTERVALS`). */
+  timeline: number[];
+  /** Failed calls per interval, as `timeline`. */
+  errorTimeline: number[];
+}
+
+/** The width of one throughput-over-time sample. */
+export const TIMELINE_INTERVAL_MS = 250;
+/** Timelines stop growing after this many intervals (an hour); later completions are still counted in the totals. */
+export const TIMELINE_MAX_INTERVALS = 14_400;
+
+/** Adds one to `timeline[slot]` for the completion at `elapsedMs` into the window (bounded, see `TIMELINE_MAX_INTERVALS`). */
+export function countInTimeline(timeline: number[], elapsedMs: number, n = 1): void {
+  const slot = Math.floor(Math.max(0, elapsedMs) / TIMELINE_INTERVAL_MS);
+  if (slot >= TIMELINE_MAX_INTERVALS) return;
+  while (timeline.length <= slot) timeline.push(0);
+  timeline[slot]! += n;
+}
+
+function addTimelines(into: number[], from: number[]): void {
+  for (let i = 0; i < from.length && i < TIMELINE_MAX_INTERVALS; i++) {
+    while (into.length <= i) into.push(0);
+    into[i]! += from[i]!;
+  }
 }
 
 const SWEEP_INTERVAL_MS = 250;
@@ -94,6 +120,11 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<LoadRes
     let lastCompletionMs = windowStartMs;
     let okCount = 0;
     let errorCount = 0;
+    let conflicts = 0;
+    const timeline: number[] = [];
+    const errorTimeline: number[] = [];
+    // Multi-call operations (STM): the client is in the middle of one, whose start time is kept.
+    const continuing = new Uint8Array(clients);
     let issued = 0;
     let inFlight = 0;
     let stopping = false;
@@ -103,6 +134,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<LoadRes
     const countError = (key: string): void => {
       errors[key] = (errors[key] ?? 0) + 1;
       errorCount++;
+      countInTimeline(errorTimeline, lastCompletionMs - windowStartMs);
     };
 
     const finish = (): void => {
@@ -111,7 +143,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<LoadRes
       for (const t of timers) clearTimeout(t);
       for (const b of bidis) b?.end();
       options.signal?.removeEventListener('abort', beginStop);
-      resolve({ okCount, errorCount, errors, histogram: histogram.snapshot(), elapsedMs: lastCompletionMs - windowStartMs, connectionsLost: lostConnections.size });
+      resolve({ okCount, errorCount, errors, histogram: histogram.snapshot(), elapsedMs: lastCompletionMs - windowStartMs, connectionsLost: lostConnections.size, conflicts, timeline, errorTimeline });
     };
 
     function beginStop(): void {
@@ -168,7 +200,8 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<LoadRes
     };
 
     const issue = (client: number): void => {
-      if (stopping || issued >= totalRequests) {
+      const cont = continuing[client] === 1;
+      if (stopping || (!cont && issued >= totalRequests)) {
         if (inFlight === 0) finish();
         return;
       }
@@ -180,7 +213,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<LoadRes
       }
       const nowMs = performance.now();
       let scheduledMs = nowMs;
-      if (rate !== undefined) {
+      if (rate !== undefined && !cont) {
         const due = Math.floor(((nowMs - rateStartMs) * rate) / 1000) + 1;
         if (slotsTaken >= due) {
           idle.push(client);
@@ -190,7 +223,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<LoadRes
         scheduledMs = rateStartMs + (slotsTaken * 1000) / rate;
         slotsTaken++;
       }
-      issued++;
+      if (!cont) issued++;
       inFlight++;
       let path = workload.path;
       let request: Buffer;
@@ -200,7 +233,8 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<LoadRes
         path = call.path;
         request = call.request;
       } else request = workload.next();
-      startedAtMs[client] = scheduledMs;
+      if (!cont) startedAtMs[client] = scheduledMs;
+      continuing[client] = 0;
       sentAtMs[client] = nowMs;
       streams[client] = send(client, connection, path, request, (status, message, response) => {
         const endMs = performance.now();
@@ -210,12 +244,20 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<LoadRes
         calls[client] = null;
         if (status !== GrpcStatus.OK) call?.failed?.();
         const problem = status === GrpcStatus.OK ? (call !== null && call !== undefined ? call.verify(response!) : workload.verify(response!)) : null;
+        if (status === GrpcStatus.OK && ((problem === null && call?.partial === true) || problem === RETRY_OPERATION)) {
+          // The operation goes on (its next step, or again from its first after a conflict).
+          if (problem === RETRY_OPERATION && measuring) conflicts++;
+          continuing[client] = 1;
+          issue(client);
+          return;
+        }
         if (measuring) {
           lastCompletionMs = endMs;
           if (status === GrpcStatus.OK) {
             if (problem === null) {
               okCount++;
               histogram.record((endMs - startedAtMs[client]!) * 1000);
+              countInTimeline(timeline, endMs - windowStartMs);
             } else countError(`BAD_RESPONSE: ${problem}`);
           } else if (timedOut[client] === 1) {
             countError(`DEADLINE_EXCEEDED: no answer within ${callTimeoutMs} ms (client-side timeout)`);
@@ -278,7 +320,13 @@ export function mergeLoadResults(results: LoadResult[]): LoadResult {
   let errorCount = 0;
   let elapsedMs = 0;
   let connectionsLost = 0;
+  let conflicts = 0;
+  const timeline: number[] = [];
+  const errorTimeline: number[] = [];
   for (const r of results) {
+    conflicts += r.conflicts;
+    addTimelines(timeline, r.timeline);
+    addTimelines(errorTimeline, r.errorTimeline);
     histogram.add(r.histogram);
     for (const [k, n] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + n;
     okCount += r.okCount;
@@ -286,5 +334,5 @@ export function mergeLoadResults(results: LoadResult[]): LoadResult {
     elapsedMs = Math.max(elapsedMs, r.elapsedMs);
     connectionsLost += r.connectionsLost;
   }
-  return { okCount, errorCount, errors, histogram: histogram.snapshot(), elapsedMs, connectionsLost };
+  return { okCount, errorCount, errors, histogram: histogram.snapshot(), elapsedMs, connectionsLost, conflicts, timeline, errorTimeline };
 }

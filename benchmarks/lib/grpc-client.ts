@@ -357,10 +357,27 @@ function decodeGrpcMessage(message: string): string {
   }
 }
 
-/** Opens `count` connections to `url`, all or none. @throws ConnectError */
-export async function connectAll(url: string, count: number, options: ConnectOptions = {}): Promise<GrpcConnection[]> {
+/** The endpoints of a load: one URL, or several (the members of a cluster). */
+export type Endpoints = string | string[];
+
+/** The list form of `endpoints`. @throws RangeError when empty. */
+export function endpointList(endpoints: Endpoints): string[] {
+  const list = typeof endpoints === 'string' ? [endpoints] : endpoints;
+  if (list.length === 0) throw new RangeError('no endpoint');
+  return list;
+}
+
+/** `endpoints` rotated so that its first element is the `offset`-th (connection k of a share that starts at global connection `offset`). */
+export function rotateEndpoints(endpoints: Endpoints, offset: number): string[] {
+  const list = endpointList(endpoints);
+  return list.map((_, j) => list[(offset + j) % list.length]!);
+}
+
+/** Opens `count` connections, connection i to endpoint i mod N (spread over a cluster's members), all or none. @throws ConnectError */
+export async function connectAll(endpoints: Endpoints, count: number, options: ConnectOptions = {}): Promise<GrpcConnection[]> {
   if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`connection count must be a positive integer, got ${count}`);
-  const settled = await Promise.allSettled(Array.from({ length: count }, () => GrpcConnection.connect(url, options)));
+  const urls = endpointList(endpoints);
+  const settled = await Promise.allSettled(Array.from({ length: count }, (_, i) => GrpcConnection.connect(urls[i % urls.length]!, options)));
   const connections = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure !== undefined) {

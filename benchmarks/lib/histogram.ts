@@ -20,6 +20,15 @@ export interface HistogramSnapshot {
   sumUs: number;
 }
 
+/** `Histogram.sparse()`: what the JSON report keeps of a run's latencies. */
+export interface SparseHistogram {
+  buckets: [number, number][];
+  totalCount: number;
+  minUs: number;
+  maxUs: number;
+  sumUs: number;
+}
+
 function bucketOf(valueUs: number): number {
   const v = Math.floor(valueUs);
   if (v < EXACT_BELOW_US) return v < 0 ? 0 : v;
@@ -114,6 +123,27 @@ export class Histogram {
       if (seen >= rank) return Math.min(Math.max(bucketValueUs(i), this.minUs), this.maxUs);
     }
     return this.maxUs;
+  }
+
+  /** The non-empty buckets as [bucket index, count] pairs plus the totals: compact, for JSON. */
+  sparse(): SparseHistogram {
+    const buckets: [number, number][] = [];
+    for (let i = 0; i < BUCKET_COUNT; i++) if (this.counts[i]! > 0) buckets.push([i, this.counts[i]!]);
+    return { buckets, totalCount: this.totalCount, minUs: this.min, maxUs: this.maxUs, sumUs: this.sumUs };
+  }
+
+  /** Rebuilds a histogram from `sparse()`. @throws RangeError on a bucket index outside the layout. */
+  static fromSparse(sparse: SparseHistogram): Histogram {
+    const h = new Histogram();
+    for (const [i, n] of sparse.buckets) {
+      if (!(Number.isSafeInteger(i) && i >= 0 && i < BUCKET_COUNT)) throw new RangeError(`histogram bucket ${i} outside 0..${BUCKET_COUNT - 1}`);
+      h.counts[i]! += n;
+    }
+    h.totalCount = sparse.totalCount;
+    h.sumUs = sparse.sumUs;
+    h.minUs = sparse.totalCount > 0 ? sparse.minUs : Infinity;
+    h.maxUs = sparse.maxUs;
+    return h;
   }
 
   /** A copy of the content, for `postMessage` or JSON. */

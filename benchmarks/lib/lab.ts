@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort, ServerCommand, ServerProcess } from './server-process';
+import { freePort, ServerCommand, ServerOptions, ServerProcess } from './server-process';
 
 /** What is measured: a server the lab starts (`launch`), or an endpoint already running. */
 export interface Target {
@@ -16,10 +16,24 @@ export interface Target {
   endpoint?: { url: string; pid: number | null };
 }
 
-/** A target ready to take load. */
+/** One member of a started cluster (or the one server). */
+export interface Member {
+  name: string;
+  url: string;
+  /** Null for an external endpoint. */
+  server: ServerProcess | null;
+  /** How it was started (to restart it on its data). Null for an external endpoint. */
+  options: ServerOptions | null;
+}
+
+/** A target ready to take load: one server, or a cluster of several members. */
 export interface Instance {
   target: Target;
+  /** The first member's client URL. */
   url: string;
+  /** Every member's client URL (loads spread their connections over them). */
+  urls: string[];
+  members: Member[];
   /** Null when the pid of an external endpoint is unknown. */
   pid: number | null;
   /** Null for an external endpoint. */
@@ -69,32 +83,83 @@ export class Lab {
     return new Lab(fs.mkdtempSync(path.join(parent, 'cairn-bench-')));
   }
 
-  /** Starts `target` on `<root>/<dataDirName>` (reused if it exists) with fresh ports. */
-  async start(target: Target, dataDirName: string): Promise<Instance> {
+  /**
+   * Starts `target` on `<root>/<dataDirName>` (reused if it exists) with fresh ports: one server, or
+   * with `members` > 1 a cluster whose members (`<dataDirName>-m1`, ...) start together with the same
+   * flags plus `extraArgs`. An external endpoint (`--endpoint a,b,c`) is used as it is.
+   */
+  async start(target: Target, dataDirName: string, options: { members?: number; extraArgs?: string[] } = {}): Promise<Instance> {
+    const size = options.members ?? 1;
     if (target.launch === null) {
       if (target.endpoint === undefined) throw new Error(`target ${target.name} has neither a command nor an endpoint`);
-      return { target, url: target.endpoint.url, pid: target.endpoint.pid, server: null, dataDir: null };
+      const urls = target.endpoint.url.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+      const members = urls.map((url, i): Member => ({ name: `endpoint-${i + 1}`, url, server: null, options: null }));
+      return { target, url: urls[0]!, urls, members, pid: target.endpoint.pid, server: null, dataDir: null };
     }
-    const dataDir = path.join(this.root, dataDirName);
-    const server = await ServerProcess.start({
-      label: target.name,
-      launch: target.launch,
-      dataDir,
-      clientPort: await freePort(),
-      peerPort: await freePort(),
-      logFile: path.join(this.root, `${dataDirName}.log`),
-    }).catch((err: Error) => {
+    const launch = target.launch;
+    const ports = [];
+    for (let i = 0; i < size; i++) ports.push({ client: await freePort(), peer: await freePort() });
+    const names = ports.map((_, i) => (size === 1 ? target.name : `${target.name}-m${i + 1}`));
+    const dirNames = ports.map((_, i) => (size === 1 ? dataDirName : `${dataDirName}-m${i + 1}`));
+    const cluster = size === 1 ? undefined : { initialCluster: ports.map((p, i) => `${names[i]}=http://127.0.0.1:${p.peer}`).join(','), token: `${dataDirName}-token` };
+    const serverOptions = ports.map(
+      (p, i): ServerOptions => ({
+        label: names[i]!,
+        name: names[i]!,
+        launch,
+        dataDir: path.join(this.root, dirNames[i]!),
+        clientPort: p.client,
+        peerPort: p.peer,
+        logFile: path.join(this.root, `${dirNames[i]!}.log`),
+        cluster,
+        extraArgs: options.extraArgs,
+      }),
+    );
+    const started = await Promise.allSettled(serverOptions.map((o) => this.startServer(target, o)));
+    const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure !== undefined) {
+      await Promise.all(started.flatMap((r) => (r.status === 'fulfilled' ? [this.stopServer(r.value)] : [])));
+      throw failure.reason;
+    }
+    const servers = started.map((r) => (r as PromiseFulfilledResult<ServerProcess>).value);
+    const members = servers.map((server, i): Member => ({ name: names[i]!, url: server.clientUrl, server, options: serverOptions[i]! }));
+    return { target, url: members[0]!.url, urls: members.map((m) => m.url), members, pid: servers[0]!.pid, server: servers[0]!, dataDir: serverOptions[0]!.dataDir };
+  }
+
+  private async startServer(target: Target, options: ServerOptions): Promise<ServerProcess> {
+    const server = await ServerProcess.start(options).catch((err: Error) => {
       throw target.name === 'cairn' ? new Error(`${err.message}\n(is Cairn built? node scripts/build.js)`) : err;
     });
     this.servers.add(server);
-    return { target, url: server.clientUrl, pid: server.pid, server, dataDir };
+    return server;
+  }
+
+  private async stopServer(server: ServerProcess): Promise<void> {
+    await server.stop();
+    this.servers.delete(server);
+  }
+
+  /** Starts member `index` of a cluster again on its data directory and ports (after a crash). */
+  async restartMember(instance: Instance, index: number): Promise<void> {
+    const member = instance.members[index];
+    if (member?.options === null || member === undefined) throw new Error(`member ${index} of ${instance.target.name} cannot be restarted`);
+    if (member.server !== null) this.servers.delete(member.server);
+    member.server = await this.startServer(instance.target, member.options);
+    if (index === 0) {
+      instance.server = member.server;
+      instance.pid = member.server.pid;
+    }
+  }
+
+  /** The pids of an instance's running members (for CPU and RSS). */
+  static pids(instance: Instance): number[] {
+    if (instance.members.every((m) => m.server === null)) return instance.pid === null ? [] : [instance.pid];
+    return instance.members.flatMap((m) => (m.server !== null && m.server.running ? [m.server.pid] : []));
   }
 
   /** Stops an instance's server (graceful, then forced). External endpoints are left alone. */
   async stop(instance: Instance): Promise<void> {
-    if (instance.server === null) return;
-    await instance.server.stop();
-    this.servers.delete(instance.server);
+    await Promise.all(instance.members.flatMap((m) => (m.server === null ? [] : [this.stopServer(m.server)])));
   }
 
   async stopAll(): Promise<void> {

@@ -4,7 +4,8 @@ import { WorkloadPart, WorkloadSpec } from './workloads';
 
 /** One thread's share of a load (its `workerData`). */
 export interface WorkerPlan {
-  url: string;
+  /** This thread's endpoints: its connection i goes to url[i mod N]. */
+  url: string[];
   connections: number;
   clients: number;
   workload: WorkloadSpec;

@@ -6,14 +6,14 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { LoadResult, mergeLoadResults, runClosedLoop, StopCondition } from './closed-loop';
-import { connectAll } from './grpc-client';
+import { connectAll, Endpoints, rotateEndpoints } from './grpc-client';
 import { FromWorker, ToWorker, WorkerPlan } from './load-protocol';
 import { runWatchLoad } from './watch-load';
 import { createWorkload, WorkloadSpec } from './workloads';
 
 export interface LoadPlan {
-  /** `http://host:port` of the gRPC endpoint. */
-  url: string;
+  /** `http://host:port` of the gRPC endpoint, or several (a cluster's members: connection i goes to endpoint i mod N). */
+  url: Endpoints;
   /** HTTP/2 connections, over all threads. */
   connections: number;
   /** Concurrent clients, over all threads. */
@@ -115,10 +115,11 @@ function startWorker(workerData: WorkerPlan): Worker {
 function runInWorkers(plan: LoadPlan, workerCount: number, options: LoadRunOptions): Promise<MeasuredLoad> {
   const connectionShares = splitEvenly(plan.connections, workerCount);
   const clientShares = splitEvenly(plan.clients, workerCount);
+  const connectionOffsets = connectionShares.map((_, i) => connectionShares.slice(0, i).reduce((a, b) => a + b, 0));
   const totalShares = 'totalRequests' in plan.stop ? splitEvenly(plan.stop.totalRequests, workerCount) : null;
   const threads = connectionShares.map((connections, index) =>
     startWorker({
-      url: plan.url,
+      url: rotateEndpoints(plan.url, connectionOffsets[index]!),
       connections,
       clients: clientShares[index]!,
       workload: plan.workload,

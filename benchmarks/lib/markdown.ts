@@ -1,29 +1,31 @@
 /** Renders a comparison report as Markdown: a header on machine and method, then one table per kind of scenario. */
-import { ComparisonReport, LoadScenarioResult, median, MemoryScenarioResult, RunSample, summarise } from './results';
+import type { FailoverScenarioResult } from './failover';
+import { collectErrors, ComparisonReport, LoadScenarioResult, median, MemoryScenarioResult, RunSample, summarise } from './results';
+import type { WatchMemoryScenarioResult } from './watch-memory';
 
 const MIB = 1024 * 1024;
 
-function integer(n: number): string {
+export function integer(n: number): string {
   return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–';
 }
 
 /** Milliseconds with about 3 significant digits. */
-function ms(n: number): string {
+export function ms(n: number): string {
   if (!Number.isFinite(n)) return '–';
   if (n < 1) return n.toFixed(2);
   if (n < 10) return n.toFixed(1);
   return n.toFixed(0);
 }
 
-function cores(n: number): string {
+export function cores(n: number): string {
   return Number.isFinite(n) ? n.toFixed(2) : '–';
 }
 
-function mib(bytes: number | null): string {
+export function mib(bytes: number | null): string {
   return bytes === null ? '–' : integer(bytes / MIB);
 }
 
-function ratio(a: number | null, b: number | null): string {
+export function ratio(a: number | null, b: number | null): string {
   if (a === null || b === null || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return '–';
   return `${(a / b).toFixed(2)}×`;
 }
@@ -32,7 +34,7 @@ function ratio(a: number | null, b: number | null): string {
  * A ratio paired by round (each round runs the targets back to back, so they share the machine's
  * conditions): the median of the per-round ratios of `metric`, with their range.
  */
-function pairedRatio(samples: RunSample[], baseSamples: RunSample[], metric: (s: RunSample) => number | null): string {
+export function pairedRatio(samples: RunSample[], baseSamples: RunSample[], metric: (s: RunSample) => number | null): string {
   const ratios: number[] = [];
   for (const sample of samples) {
     const base = baseSamples.find((b) => b.round === sample.round);
@@ -61,7 +63,7 @@ function loadTable(scenarios: LoadScenarioResult[]): string[] {
     'scenario',
     ...targets.map((t) => `${t} ops/s`),
     ...others.map((t) => `${t}/${base}`),
-    ...targets.map((t) => `${t} p50 / p99 ms`),
+    ...targets.map((t) => `${t} p50 / p99 / p99.9 ms`),
     ...targets.map((t) => `${t} CPU µs/op`),
     ...others.map((t) => `${t}/${base} CPU/op`),
     ...targets.map((t) => `${t} peak RSS MiB`),
@@ -71,10 +73,10 @@ function loadTable(scenarios: LoadScenarioResult[]): string[] {
   const rows = scenarios.map((s) => {
     const sums = s.targets.map((t) => summarise(t.samples));
     return [
-      s.title,
+      sums.some((x) => x.conflicts > 0) ? `${s.title} — conflicts retried: ${sums.map((x) => integer(x.conflicts)).join(' / ')}` : s.title,
       ...sums.map((x) => integer(x.opsPerSec)),
       ...s.targets.slice(1).map((t) => pairedRatio(t.samples, s.targets[0]!.samples, (x) => x.opsPerSec)),
-      ...sums.map((x) => `${ms(x.p50Ms)} / ${ms(x.p99Ms)}`),
+      ...sums.map((x) => `${ms(x.p50Ms)} / ${ms(x.p99Ms)} / ${ms(x.p999Ms)}`),
       ...sums.map((x) => (x.serverCpuMicrosPerOp === null ? '–' : integer(x.serverCpuMicrosPerOp))),
       ...s.targets.slice(1).map((t) => pairedRatio(t.samples, s.targets[0]!.samples, (x) => x.serverCpuMicrosPerOp)),
       ...sums.map((x) => mib(x.peakRssBytes)),
@@ -113,26 +115,49 @@ function memoryTable(scenario: MemoryScenarioResult): string[] {
 }
 
 function errorLines(report: ComparisonReport): string[] {
-  const lines: string[] = [];
+  const lines = collectErrors(report).lines.map((l) => `- ${l.scenario}, ${l.target}: ${integer(l.count)} × ${l.what}`);
   for (const s of report.scenarios) {
-    const perTarget = s.kind === 'load' ? s.targets.map((t) => ({ target: t.target, samples: t.samples })) : s.targets.map((t) => ({ target: t.target, samples: [t.load] }));
-    for (const { target, samples } of perTarget) {
-      const merged: Record<string, number> = {};
-      for (const sample of samples) for (const [k, n] of Object.entries(sample.errors)) merged[k] = (merged[k] ?? 0) + n;
-      for (const [k, n] of Object.entries(merged)) lines.push(`- ${s.name}, ${target}: ${integer(n)} × ${k}`);
-      const lost = samples.reduce((a, x) => a + x.connectionsLost, 0);
-      if (lost > 0) lines.push(`- ${s.name}, ${target}: ${lost} connection(s) lost`);
+    if (s.kind !== 'load') continue;
+    for (const t of s.targets) {
+      const lost = t.samples.reduce((a, x) => a + x.connectionsLost, 0);
+      if (lost > 0) lines.push(`- ${s.name}, ${t.target}: ${lost} connection(s) lost`);
     }
   }
   return lines;
+}
+
+function failoverTable(s: FailoverScenarioResult): string[] {
+  if (s.targets.length === 0) return [];
+  const base = s.targets[0]!;
+  const med = (t: FailoverScenarioResult['targets'][number]): number => median(t.samples.flatMap((x) => (x.recoveryMs === null ? [] : [x.recoveryMs])));
+  const header = ['', ...s.targets.map((t) => t.target), ...s.targets.slice(1).map((t) => `${t.target}/${base.target}`)];
+  const rows = [
+    ['kill → next successful write, median ms', ...s.targets.map((t) => integer(med(t))), ...s.targets.slice(1).map((t) => ratio(med(t), med(base)))],
+    ['each repetition, ms', ...s.targets.map((t) => t.samples.map((x) => (x.recoveryMs === null ? 'none' : integer(x.recoveryMs))).join(', ')), ...s.targets.slice(1).map(() => '')],
+    ['failed puts after the kill (sum)', ...s.targets.map((t) => integer(t.samples.reduce((a, x) => a + x.failedPuts, 0))), ...s.targets.slice(1).map(() => '')],
+  ];
+  return table(header, rows);
+}
+
+function watchMemoryTable(s: WatchMemoryScenarioResult): string[] {
+  if (s.targets.length === 0) return [];
+  const base = s.targets[0]!;
+  const header = ['', ...s.targets.map((t) => t.target), ...s.targets.slice(1).map((t) => `${t.target}/${base.target}`)];
+  const rows = [
+    ['RSS growth per watcher, bytes', ...s.targets.map((t) => integer(t.bytesPerWatcher)), ...s.targets.slice(1).map((t) => ratio(t.bytesPerWatcher, base.bytesPerWatcher))],
+    ['RSS before → after, MiB', ...s.targets.map((t) => `${mib(t.rssBeforeBytes)} → ${mib(t.rssAfterBytes)}`), ...s.targets.slice(1).map(() => '')],
+    ['time to create all watchers, s', ...s.targets.map((t) => (t.createMs / 1000).toFixed(1)), ...s.targets.slice(1).map((t) => ratio(t.createMs, base.createMs))],
+  ];
+  return table(header, rows);
 }
 
 /** The whole report as Markdown. */
 export function renderMarkdown(report: ComparisonReport): string {
   const m = report.machine;
   const out: string[] = [
-    `## Benchmark: ${Object.keys(report.versions).join(' vs ')} (${report.startedAt})`,
+    `## Benchmark: ${Object.keys(report.versions).join(' vs ')}${report.members > 1 ? `, ${report.members}-member clusters` : ''} (${report.startedAt})`,
     '',
+    ...(report.errorCount > 0 ? [`**WARNING: this run had ${integer(report.errorCount)} errors (listed below).**`, ''] : []),
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}. ` +
       `Versions: ${Object.entries(report.versions).map(([k, v]) => `${k} ${v}`).join('; ')}.`,
     '',
@@ -152,9 +177,13 @@ export function renderMarkdown(report: ComparisonReport): string {
   if (loads.length > 0) {
     out.push(...loadTable(loads), '');
   }
-  for (const s of report.scenarios) if (s.kind === 'memory') out.push(`### ${s.title}`, '', ...memoryTable(s), '');
+  for (const s of report.scenarios) {
+    if (s.kind === 'memory') out.push(`### ${s.title}`, '', ...memoryTable(s), '');
+    if (s.kind === 'failover') out.push(`### ${s.title}`, '', ...failoverTable(s), '');
+    if (s.kind === 'watch-memory') out.push(`### ${s.title}`, '', ...watchMemoryTable(s), '');
+  }
   const errors = errorLines(report);
-  out.push(...(errors.length > 0 ? ['Errors:', ...errors, ''] : ['Errors: none.', '']));
+  out.push(...(errors.length > 0 ? [`**This run had errors (${integer(collectErrors(report).total)}); figures of the scenarios concerned count only the successful calls:**`, ...errors, ''] : ['Errors: none.', '']));
   if (report.notes.length > 0) out.push(...report.notes.map((n) => `- ${n}`), '');
   return out.join('\n');
 }

@@ -418,3 +418,29 @@ export function decodeWatchResponse(response: Uint8Array): WatchResponseSummary 
   }
   return out;
 }
+
+/** Maintenance.Status (request: an empty StatusRequest). */
+export const MAINTENANCE_STATUS_PATH = '/etcdserverpb.Maintenance/Status';
+
+/** What the benchmark reads in a `StatusResponse`: header.member_id (ResponseHeader field 2) and leader (field 4), as raw varint bytes (uint64 IDs). */
+export interface StatusSummary {
+  memberId: Buffer | null;
+  leader: Buffer | null;
+}
+
+export function decodeStatusResponse(response: Uint8Array): StatusSummary {
+  const r = new FieldReader(response);
+  const out: StatusSummary = { memberId: null, leader: null };
+  while (!r.done()) {
+    const [field, wire] = r.tag();
+    if (field === 1 && wire === WIRE_LEN) {
+      const [start, end] = r.lengthDelimited();
+      out.memberId = rawVarintField(response.subarray(start, end), 2);
+    } else if (field === 4 && wire === WIRE_VARINT) {
+      const start = r.position;
+      r.varint();
+      out.leader = Buffer.from(response.subarray(start, r.position));
+    } else r.skip(wire);
+  }
+  return out;
+}

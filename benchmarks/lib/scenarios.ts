@@ -3,14 +3,14 @@
  * measured: throughput and latency from the generator, server CPU and peak RSS from /proc, and the
  * machine's other load during the run.
  */
-import { StopCondition } from './closed-loop';
+import { StopCondition, TIMELINE_INTERVAL_MS } from './closed-loop';
 import { Histogram } from './histogram';
-import { Instance } from './lab';
+import { Instance, Lab } from './lab';
 import { runLoad } from './load';
 import { callOnce, putOnce } from './probe';
 import { GrpcConnection, GrpcStatus, grpcStatusName } from './grpc-client';
 import { encodePutRequest, KV_PUT_PATH } from './messages';
-import { readMachineBusyMicros, readProcessCpuMicros, readProcessMemory, resetPeakRss } from './proc-stats';
+import { processExists, readMachineBusyMicros, readProcessCpuMicros, readProcessMemory, resetPeakRss } from './proc-stats';
 import { RunSample } from './results';
 import { k8sKey, makeValue, randomPrintable, WorkloadSpec } from './workloads';
 
@@ -35,6 +35,13 @@ export interface LoadSettings {
   k8sListRatio: number;
   k8sChurn: number;
   k8sValueSize: number;
+  /** stm: keys the transactions pick from, and keys read and written per transaction. */
+  stmKeys: number;
+  stmKeysPerTxn: number;
+  /** watch-latency: watchers, streams and put rate. */
+  latencyWatchers: number;
+  latencyStreams: number;
+  latencyPutRate: number;
 }
 
 export interface LoadScenario {
@@ -51,6 +58,10 @@ export interface LoadScenario {
 export const RANGE_KEY = 'bench-range-key';
 export const RANGE_PREFIX = 'bench-prefix/';
 export const WATCH_KEY = 'bench-watch-key';
+export const WATCH_LATENCY_KEY = 'bench-watch-latency-key';
+
+/** What `compare` runs with no `--scenarios`: etcd's usual workloads, under 10 minutes for two targets with the default durations. */
+export const STANDARD_SUITE = ['put-1', 'put-16', 'put-256', 'range-256', 'range-serializable-256', 'txn-put', 'watch', 'lease-keepalive', 'k8s'];
 
 /** Puts `count` keys, `concurrency` at a time on one connection. @throws Error on the first failure. */
 export async function putMany(url: string, count: number, keyOf: (i: number) => Buffer, valueSize: number, concurrency = 64): Promise<void> {
@@ -79,6 +90,7 @@ export function loadScenarios(settings: LoadSettings): LoadScenario[] {
   const keys = `${settings.sequentialKeys ? 'sequential' : 'random'} keys over ${settings.keySpace.toLocaleString('en-US')}, ${settings.keySize} B keys, ${settings.valueSize} B values`;
   return [
     { name: 'put-1', title: `put, 1 client, 1 connection (${keys})`, clients: 1, connections: 1, workload: put },
+    { name: 'put-16', title: `put, 16 clients, 4 connections (${keys})`, clients: 16, connections: 4, workload: put },
     { name: 'put-256', title: `put, 256 clients, 16 connections (${keys})`, clients: 256, connections: 16, workload: put },
     {
       name: 'range-256',
@@ -127,6 +139,20 @@ export function loadScenarios(settings: LoadSettings): LoadScenario[] {
       workload: { kind: 'watch', key: WATCH_KEY, watchers: settings.watchers, streams: settings.watchStreams, putRate: settings.watchPutRate, valueSize: settings.valueSize },
     },
     {
+      name: 'watch-latency',
+      title: `watch-latency: put → event latency for ${settings.latencyWatchers} watchers over ${settings.latencyStreams} streams under ${settings.latencyPutRate} puts/s (ops = events delivered)`,
+      clients: settings.latencyStreams,
+      connections: Math.min(settings.latencyStreams, 16),
+      workload: { kind: 'watch', key: WATCH_LATENCY_KEY, watchers: settings.latencyWatchers, streams: settings.latencyStreams, putRate: settings.latencyPutRate, valueSize: settings.valueSize },
+    },
+    {
+      name: 'stm',
+      title: `stm: read ${settings.stmKeysPerTxn} random keys of ${settings.stmKeys.toLocaleString('en-US')}, commit Txn(mod_revision == read → put each), retry on conflict; 64 clients, 16 connections (ops = commits)`,
+      clients: 64,
+      connections: 16,
+      workload: { kind: 'stm', keys: settings.stmKeys, keysPerTxn: settings.stmKeysPerTxn, keySize: Math.max(settings.keySize, String(settings.stmKeys - 1).length), valueSize: settings.valueSize },
+    },
+    {
       name: 'k8s',
       title: `k8s mix over ${settings.k8sObjects.toLocaleString('en-US')} pods (${settings.k8sValueSize} B): guarded create/update/delete Txns, ${settings.k8sChurn} churn, ${settings.k8sListRatio} list pages of ${settings.k8sPageSize}, 256 clients, 16 connections`,
       clients: 256,
@@ -158,22 +184,24 @@ export interface RunOptions {
 
 /** Runs one load against one instance and measures it. */
 export async function measureRun(instance: Instance, spec: { clients: number; connections: number; workload: WorkloadSpec }, options: RunOptions): Promise<RunSample> {
-  const pid = instance.pid;
-  const peakResettable = pid !== null && resetPeakRss(pid);
+  const pids = Lab.pids(instance);
+  const peakResettable = pids.length > 0 && pids.every((pid) => resetPeakRss(pid));
+  const serverCpuNow = (): number => pids.reduce((a, pid) => a + readProcessCpuMicros(pid), 0);
   let serverCpuStart = 0;
   let machineBusyStart = 0;
   const result = await runLoad(
-    { url: instance.url, connections: spec.connections, clients: spec.clients, workers: options.workers, workload: spec.workload, stop: options.stop, warmupMs: options.warmupMs, ratePerSec: spec.workload.kind === 'watch' ? undefined : options.ratePerSec },
+    { url: instance.urls, connections: spec.connections, clients: spec.clients, workers: options.workers, workload: spec.workload, stop: options.stop, warmupMs: options.warmupMs, ratePerSec: spec.workload.kind === 'watch' ? undefined : options.ratePerSec },
     {
       signal: options.signal,
       onProgress: options.onProgress,
       onWindowStart: () => {
-        if (pid !== null) serverCpuStart = readProcessCpuMicros(pid);
+        serverCpuStart = serverCpuNow();
         machineBusyStart = readMachineBusyMicros();
       },
     },
   );
-  const serverCpu = pid !== null ? readProcessCpuMicros(pid) - serverCpuStart : null;
+  const alive = pids.filter((pid) => processExists(pid));
+  const serverCpu = pids.length > 0 && alive.length === pids.length ? serverCpuNow() - serverCpuStart : null;
   const machineBusy = readMachineBusyMicros() - machineBusyStart;
   const calls = Math.max(1, result.okCount + result.errorCount);
   const h = new Histogram(result.histogram);
@@ -188,13 +216,17 @@ export async function measureRun(instance: Instance, spec: { clients: number; co
     p50Ms: toMs(h.percentile(50)),
     p90Ms: toMs(h.percentile(90)),
     p99Ms: toMs(h.percentile(99)),
+    p999Ms: toMs(h.percentile(99.9)),
     maxMs: toMs(h.max),
     meanMs: toMs(h.mean),
     serverCpuMicrosPerOp: serverCpu === null ? null : serverCpu / calls,
-    peakRssBytes: pid === null ? null : readProcessMemory(pid).peakRssBytes,
+    peakRssBytes: alive.length === 0 ? null : Math.max(...alive.map((pid) => readProcessMemory(pid).peakRssBytes)),
     generatorCpuMicrosPerOp: result.generatorCpuMicros / calls,
     otherCpuCores: Math.max(0, machineBusy - (serverCpu ?? 0) - result.generatorCpuMicros) / Math.max(1, result.elapsedMs * 1000),
     connectionsLost: result.connectionsLost,
-    ...(peakResettable || pid === null ? {} : { peakRssNote: 'VmHWM since server start (clear_refs not permitted)' }),
+    conflicts: result.conflicts,
+    histogram: h.sparse(),
+    timeline: { intervalMs: TIMELINE_INTERVAL_MS, ok: result.timeline, errors: result.errorTimeline },
+    ...(peakResettable || pids.length === 0 ? {} : { peakRssNote: 'VmHWM since server start (clear_refs not permitted)' }),
   };
 }

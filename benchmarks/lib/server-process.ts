@@ -28,6 +28,12 @@ export interface ServerOptions {
   logFile: string;
   /** Default 60000. */
   readyTimeoutMs?: number;
+  /** Member name (`--name`); default `label`. */
+  name?: string;
+  /** A multi-member cluster: `--initial-cluster` (name=peer URL, ...) and `--initial-cluster-token`; default: this member alone. */
+  cluster?: { initialCluster: string; token: string };
+  /** More flags, after etcd's (e.g. `--heartbeat-interval 100 --election-timeout 1000`). */
+  extraArgs?: string[];
 }
 
 /** Raised when a server exits or stays silent before it is ready. */
@@ -50,10 +56,23 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** etcd's flags for a one-member cluster listening on 127.0.0.1 only. */
-export function etcdFlags(options: { name: string; dataDir: string; clientPort: number; peerPort: number }): string[] {
+/** etcd's flags for a member listening on 127.0.0.1 only: alone, or one of `cluster`. */
+export function etcdFlags(options: { name: string; dataDir: string; clientPort: number; peerPort: number; cluster?: { initialCluster: string; token: string } }): string[] {
   const client = `http://127.0.0.1:${options.clientPort}`;
   const peer = `http://127.0.0.1:${options.peerPort}`;
+  if (options.cluster !== undefined) {
+    return [
+      '--name', options.name,
+      '--data-dir', options.dataDir,
+      '--listen-client-urls', client,
+      '--advertise-client-urls', client,
+      '--listen-peer-urls', peer,
+      '--initial-advertise-peer-urls', peer,
+      '--initial-cluster', options.cluster.initialCluster,
+      '--initial-cluster-token', options.cluster.token,
+      '--initial-cluster-state', 'new',
+    ]; // prettier-ignore
+  }
   return [
     '--name', options.name,
     '--data-dir', options.dataDir,
@@ -102,7 +121,7 @@ export class ServerProcess {
 
   /** Spawns the server and resolves once it is ready. @throws ServerStartError */
   static async start(options: ServerOptions): Promise<ServerProcess> {
-    const flags = etcdFlags({ name: options.label, dataDir: options.dataDir, clientPort: options.clientPort, peerPort: options.peerPort });
+    const flags = [...etcdFlags({ name: options.name ?? options.label, dataDir: options.dataDir, clientPort: options.clientPort, peerPort: options.peerPort, cluster: options.cluster }), ...(options.extraArgs ?? [])];
     const log = fs.openSync(options.logFile, 'a');
     fs.writeSync(log, `\n### ${new Date().toISOString()} ${options.launch.command} ${[...options.launch.args, ...flags].join(' ')}\n`);
     const child = spawn(options.launch.command, [...options.launch.args, ...flags], { cwd: options.launch.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -163,6 +182,13 @@ export class ServerProcess {
     const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     await this.exited;
     clearTimeout(timer);
+  }
+
+  /** `kill -9` (a crash, for failover); resolves once it has exited. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
   }
 
   /** Synchronous last resort (process exit handlers): SIGKILL if still running. */

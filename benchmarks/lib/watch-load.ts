@@ -9,7 +9,8 @@
  * Runs in the calling thread (watchers and putter must share a clock).
  */
 import { performance } from 'node:perf_hooks';
-import { BidiCall, connectAll, GrpcConnection, GrpcStatus, grpcStatusName } from './grpc-client';
+import { BidiCall, connectAll, endpointList, GrpcConnection, GrpcStatus, grpcStatusName } from './grpc-client';
+import { countInTimeline } from './closed-loop';
 import { Histogram } from './histogram';
 import type { LoadPlan, LoadRunOptions, MeasuredLoad } from './load';
 import { decodeWatchResponse, encodePutRequest, encodeWatchCreateRequest, KV_PUT_PATH, WATCH_PATH } from './messages';
@@ -47,7 +48,7 @@ export async function runWatchLoad(plan: LoadPlan & { workload: WatchWorkloadSpe
   const watchConnections = await connectAll(plan.url, Math.max(1, Math.min(plan.connections, spec.streams)), { connectTimeoutMs: plan.connectTimeoutMs });
   let putConnection: GrpcConnection;
   try {
-    putConnection = await GrpcConnection.connect(plan.url, { connectTimeoutMs: plan.connectTimeoutMs });
+    putConnection = await GrpcConnection.connect(endpointList(plan.url)[0]!, { connectTimeoutMs: plan.connectTimeoutMs });
   } catch (err) {
     for (const c of watchConnections) c.destroy();
     throw err;
@@ -59,11 +60,14 @@ export async function runWatchLoad(plan: LoadPlan & { workload: WatchWorkloadSpe
   const countError = (what: string, n = 1): void => {
     errors[what] = (errors[what] ?? 0) + n;
     errorCount += n;
+    if (Number.isFinite(windowStartMs)) countInTimeline(errorTimeline, performance.now() - windowStartMs, n);
   };
   let windowStartMs = Infinity;
   let lastEventMs = 0;
   let received = 0;
   let closing = false;
+  const timeline: number[] = [];
+  const errorTimeline: number[] = [];
   const calls: BidiCall[] = [];
   try {
     // 1. Watch streams and watchers.
@@ -100,6 +104,7 @@ export async function runWatchLoad(plan: LoadPlan & { workload: WatchWorkloadSpe
             if (sentMs < windowStartMs) continue; // a warm-up put
             received++;
             lastEventMs = nowMs;
+            countInTimeline(timeline, nowMs - windowStartMs);
             histogram.record(Math.max(0, nowMs - sentMs) * 1000);
           }
         },
@@ -109,7 +114,7 @@ export async function runWatchLoad(plan: LoadPlan & { workload: WatchWorkloadSpe
           onCreateFailed?.(new Error(`watch stream ended: ${grpcStatusName(status)}: ${message}`));
         },
       });
-      if (call === null) throw new Error(`cannot open a watch stream on ${plan.url}`);
+      if (call === null) throw new Error(`cannot open a watch stream on ${endpointList(plan.url).join(", ")}`);
       calls.push(call);
       for (let w = 0; w < share; w++) call.send(encodeWatchCreateRequest(key));
     }
@@ -214,6 +219,9 @@ export async function runWatchLoad(plan: LoadPlan & { workload: WatchWorkloadSpe
       connectionsLost: [...watchConnections, putConnection].filter((c) => c.lost !== null).length,
       workers: 0,
       generatorCpuMicros,
+      conflicts: 0,
+      timeline,
+      errorTimeline,
     };
   } finally {
     closing = true;

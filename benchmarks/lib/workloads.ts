@@ -95,6 +95,21 @@ export interface K8sWorkloadSpec {
   churn: number;
 }
 
+/**
+ * etcd's `benchmark stm`: optimistic read-modify-write transactions. Each operation picks
+ * `keysPerTxn` distinct random keys of `keys`, reads each (a linearizable Range, learning its
+ * mod_revision), then commits Txn(mod_revision(k) == read revision for every k → put every k). A
+ * failed compare is a conflict: the operation reads the same keys again and retries (the count of
+ * conflicts is reported). Ops = commits; latency = first read → successful commit, retries included.
+ */
+export interface StmWorkloadSpec {
+  kind: 'stm';
+  keys: number;
+  keysPerTxn: number;
+  keySize: number;
+  valueSize: number;
+}
+
 /** Watch fan-out: not a closed loop (see `watch-load.ts`). */
 export interface WatchWorkloadSpec {
   kind: 'watch';
@@ -108,7 +123,10 @@ export interface WatchWorkloadSpec {
   valueSize: number;
 }
 
-export type WorkloadSpec = PutWorkloadSpec | RangeWorkloadSpec | TxnPutWorkloadSpec | TxnMixedWorkloadSpec | LeaseKeepAliveWorkloadSpec | K8sWorkloadSpec | WatchWorkloadSpec;
+export type WorkloadSpec = PutWorkloadSpec | RangeWorkloadSpec | TxnPutWorkloadSpec | TxnMixedWorkloadSpec | LeaseKeepAliveWorkloadSpec | K8sWorkloadSpec | StmWorkloadSpec | WatchWorkloadSpec;
+
+/** What `WorkloadCall.verify` returns when the operation must start again (an STM conflict): counted as a conflict, not an error. */
+export const RETRY_OPERATION = '\u0000retry the operation';
 
 /** One call of a workload whose calls differ in method or carry state: its path, message, and checks bound to it. */
 export interface WorkloadCall {
@@ -117,6 +135,8 @@ export interface WorkloadCall {
   verify(response: Buffer): string | null;
   /** The call failed (a non-OK status): release what it held. */
   failed?(): void;
+  /** One step of a multi-call operation: once it succeeds, the same client's next call continues the operation (not counted by itself). */
+  partial?: boolean;
 }
 
 /** One client-side request stream. */
@@ -495,6 +515,96 @@ class K8sWorkload implements Workload {
   }
 }
 
+export const STM_PREFIX = 'stm/';
+
+interface StmState {
+  keys: Buffer[];
+  revisions: number[];
+  read: number;
+}
+
+class StmWorkload implements Workload {
+  readonly path = KV_TXN_PATH;
+  private readonly states: (StmState | undefined)[] = [];
+  private readonly valuePool: Buffer;
+
+  constructor(
+    private readonly spec: StmWorkloadSpec,
+    part: WorkloadPart,
+  ) {
+    assertPositiveInteger('stm keys', spec.keys);
+    assertPositiveInteger('stm keys per txn', spec.keysPerTxn);
+    assertPositiveInteger('key size', spec.keySize);
+    if (spec.keysPerTxn > spec.keys) throw new RangeError(`stm keys per txn (${spec.keysPerTxn}) must be at most stm keys (${spec.keys})`);
+    if (spec.keysPerTxn > 64) throw new RangeError(`stm keys per txn must be at most 64 (etcd's --max-txn-ops is 128), got ${spec.keysPerTxn}`);
+    formatKey(spec.keys - 1, spec.keySize);
+    this.valuePool = randomPrintable(Math.max(VALUE_POOL_BYTES, 2 * spec.valueSize), 0x68e31da4 + part.index);
+  }
+
+  private fresh(): StmState {
+    const picked = new Set<number>();
+    while (picked.size < this.spec.keysPerTxn) picked.add(Math.floor(Math.random() * this.spec.keys));
+    const keys = [...picked].map((i) => Buffer.from(`${STM_PREFIX}${formatKey(i, this.spec.keySize)}`, 'latin1'));
+    return { keys, revisions: keys.map(() => 0), read: 0 };
+  }
+
+  nextCall(client: number): WorkloadCall {
+    let state = this.states[client];
+    if (state === undefined) this.states[client] = state = this.fresh();
+    const st = state;
+    const failed = (): void => {
+      this.states[client] = undefined;
+    };
+    if (st.read < st.keys.length) {
+      const index = st.read;
+      return {
+        path: KV_RANGE_PATH,
+        request: encodeRangeRequest({ key: st.keys[index]! }),
+        partial: true,
+        failed,
+        verify: (response) => {
+          const page = decodeRangePage(response);
+          if (page.kvsLength > 1) {
+            failed();
+            return `stm read of one key returned ${page.kvsLength} kvs`;
+          }
+          st.revisions[index] = page.kvsLength === 0 ? 0 : page.lastModRevision;
+          st.read++;
+          return null;
+        },
+      };
+    }
+    const o = Math.floor(Math.random() * (this.valuePool.length - this.spec.valueSize + 1));
+    const value = this.valuePool.subarray(o, o + this.spec.valueSize);
+    return {
+      path: KV_TXN_PATH,
+      request: encodeTxnRequest(
+        st.keys.map((k, i) => encodeModRevisionCompare(k, CompareResult.EQUAL, st.revisions[i]!)),
+        st.keys.map((k) => encodeRequestOp('put', encodePutRequest({ key: k, value }))),
+      ),
+      failed,
+      verify: (response) => {
+        const t = decodeTxnSummary(response);
+        if (!t.succeeded) {
+          st.read = 0; // read the same keys again, then retry
+          return RETRY_OPERATION;
+        }
+        this.states[client] = undefined;
+        if (t.responses !== st.keys.length) return `stm commit with ${t.responses} responses, expected ${st.keys.length}`;
+        return t.revision > 0 ? null : 'TxnResponse without header.revision';
+      },
+    };
+  }
+
+  next(): Buffer {
+    throw new Error('stm calls are per client (nextCall)');
+  }
+
+  verify(response: Buffer): string | null {
+    return response.length > 0 ? null : 'empty response';
+  }
+}
+
 /** Builds thread `part.index`'s share of a workload. */
 export function createWorkload(spec: WorkloadSpec, part: WorkloadPart = { index: 0, of: 1 }): Workload {
   if (!(Number.isSafeInteger(part.of) && part.of >= 1 && part.index >= 0 && part.index < part.of)) throw new RangeError(`bad workload part ${part.index}/${part.of}`);
@@ -511,6 +621,8 @@ export function createWorkload(spec: WorkloadSpec, part: WorkloadPart = { index:
       return new LeaseKeepAliveWorkload(spec);
     case 'k8s':
       return new K8sWorkload(spec, part);
+    case 'stm':
+      return new StmWorkload(spec, part);
     case 'watch':
       throw new RangeError('watch is not a closed-loop workload (run it with runWatchLoad)');
   }
