@@ -106,6 +106,7 @@ export const ETCD_ERRORS = {
   Corrupt: row(C.DATA_LOSS, 'etcdserver: corrupt cluster'),
   NotSupportedForLearner: row(C.UNAVAILABLE, 'etcdserver: rpc not supported for learner'),
   BadLeaderTransferee: row(C.FAILED_PRECONDITION, 'etcdserver: bad leader transferee'),
+  TimeoutLeaderTransfer: row(C.UNAVAILABLE, 'etcdserver: request timed out, leader transfer took too long'),
 } as const satisfies Record<string, GrpcErrorStatus>;
 
 /** The kind of a domain error: a key of `ETCD_ERRORS`. */

@@ -7,7 +7,8 @@
 import * as protobuf from 'protobufjs/minimal';
 import { cairnpb, etcdserverpb as pb, fromBigInt, toBigInt, toNumber, type Long } from '../../proto';
 import type { MvccStore } from '../mvcc/types';
-import type { Member } from '../node/member';
+import type { Member, MemberInfo } from '../node/member';
+import type { ClusterControl } from '../node/cluster-control';
 import type { Logger } from '../log';
 import { KvApplier } from '../apply/kv';
 import type { LeaseApplier } from '../lease/apply';
@@ -39,6 +40,8 @@ export interface ServiceOptions {
   readonly concurrencyMethods?: readonly (readonly [string, Handler])[];
   /** The space quota and alarms (server/apply/quota.ts); absent: no quota, no alarms. */
   readonly quota?: QuotaApplier;
+  /** Membership changes and leader transfer (server/node/cluster-control.ts); absent: refused. */
+  readonly cluster?: ClusterControl;
 }
 
 /** A method the member serves: its gRPC path, kind and handler. */
@@ -77,6 +80,10 @@ export function buildServices(opts: ServiceOptions, streaming: readonly Streamin
     ['/etcdserverpb.Maintenance/Defragment', s.defragment],
     ['/etcdserverpb.Maintenance/MoveLeader', s.moveLeader],
     ['/etcdserverpb.Cluster/MemberList', s.memberList],
+    ['/etcdserverpb.Cluster/MemberAdd', s.memberAdd],
+    ['/etcdserverpb.Cluster/MemberRemove', s.memberRemove],
+    ['/etcdserverpb.Cluster/MemberUpdate', s.memberUpdate],
+    ['/etcdserverpb.Cluster/MemberPromote', s.memberPromote],
   ];
   for (const [path, h] of opts.leaseMethods ?? []) {
     // LeaseGrant grows the store: the quota is checked before the lease service proposes it.
@@ -272,7 +279,7 @@ class Services {
               // As etcd: no leader, then each raised alarm as its text.
               errors: [...(raft.lead === 0n ? [toGrpcStatus(new EtcdError('NoLeader')).message] : []), ...(this.opts.quota?.alarms.get().map(alarmText) ?? [])],
               dbSizeInUse: sizeInUseBytes,
-              isLearner: false,
+              isLearner: this.member.configuration.learners.includes(this.member.memberId),
             };
             reply(STATUS_OK, pb.StatusResponse.encode(resp).finish());
           }),
@@ -333,20 +340,56 @@ class Services {
     });
 
   /**
-   * As etcd's MoveLeader: only the leader transfers; a transferee that is not a voting member is
-   * refused (ErrBadLeaderTransferee). On one member the only valid transferee is the leader itself,
-   * which etcd answers with success at once.
+   * As etcd's MoveLeader: only the leader transfers, to a voting member; the answer comes once the
+   * transferee leads (or TimeoutLeaderTransfer). A transfer to the leader itself succeeds at once.
    */
   readonly moveLeader: Handler = (bytes, reply) =>
     this.guard(reply, () => {
       const req = decodeRequest(pb.MoveLeaderRequest, bytes);
-      if (!this.member.isLeader) throw new EtcdError('NotLeader');
-      const target = toBigInt(req.targetID ?? 0);
-      const m = this.member.members.find((x) => x.id === target);
-      if (m === undefined || m.isLearner) throw new EtcdError('BadLeaderTransferee');
-      // Another voting member cannot exist until replication lands: the transfer is to the leader itself.
-      if (target !== this.member.memberId) throw new EtcdError('BadLeaderTransferee');
-      reply(STATUS_OK, pb.MoveLeaderResponse.encode({ header: this.header(this.store.currentRevision) }).finish());
+      const cluster = this.opts.cluster;
+      if (cluster === undefined) throw new EtcdError('NotCapable');
+      cluster.moveLeader(toBigInt(req.targetID ?? 0), 5000 + 2 * this.member.electionTimeoutMs).then(
+        () => reply(STATUS_OK, pb.MoveLeaderResponse.encode({ header: this.header(this.store.currentRevision) }).finish()),
+        (err) => this.fail(reply, err),
+      );
+    });
+
+  /** Runs a membership change and answers with the member list after it (etcd's cluster server). */
+  private change(reply: Reply, run: (cluster: ClusterControl) => Promise<{ member: MemberInfo | undefined; members: MemberInfo[] }>, encode: (header: pb.IResponseHeader, member: MemberInfo | undefined, members: pb.IMember[]) => Uint8Array): void {
+    const cluster = this.opts.cluster;
+    if (cluster === undefined) throw new EtcdError('NotCapable');
+    run(cluster).then(
+      (result) => reply(STATUS_OK, encode(this.header(0), result.member, result.members.map(memberToProto))),
+      (err) => this.fail(reply, err),
+    );
+  }
+
+  readonly memberAdd: Handler = (bytes, reply) =>
+    this.guard(reply, () => {
+      const req = decodeRequest(pb.MemberAddRequest, bytes);
+      this.change(
+        reply,
+        (c) => c.add(req.peerURLs ?? [], req.isLearner === true),
+        (header, member, members) => pb.MemberAddResponse.encode({ header, ...(member !== undefined ? { member: memberToProto(member) } : {}), members }).finish(),
+      );
+    });
+
+  readonly memberRemove: Handler = (bytes, reply) =>
+    this.guard(reply, () => {
+      const req = decodeRequest(pb.MemberRemoveRequest, bytes);
+      this.change(reply, (c) => c.remove(toBigInt(req.ID ?? 0)), (header, _m, members) => pb.MemberRemoveResponse.encode({ header, members }).finish());
+    });
+
+  readonly memberUpdate: Handler = (bytes, reply) =>
+    this.guard(reply, () => {
+      const req = decodeRequest(pb.MemberUpdateRequest, bytes);
+      this.change(reply, (c) => c.update(toBigInt(req.ID ?? 0), req.peerURLs ?? []), (header, _m, members) => pb.MemberUpdateResponse.encode({ header, members }).finish());
+    });
+
+  readonly memberPromote: Handler = (bytes, reply) =>
+    this.guard(reply, () => {
+      const req = decodeRequest(pb.MemberPromoteRequest, bytes);
+      this.change(reply, (c) => c.promote(toBigInt(req.ID ?? 0)), (header, _m, members) => pb.MemberPromoteResponse.encode({ header, members }).finish());
     });
 
   /** Internal (transport thread only): the member thread's metrics, UTF-8 Prometheus text. */
@@ -360,16 +403,16 @@ class Services {
 
   readonly memberList: Handler = (_bytes, reply) =>
     this.guard(reply, () => {
-      const members = this.member.members.map((m) => ({
-        ID: fromBigInt(m.id, true),
-        name: m.name,
-        peerURLs: [...m.peerUrls],
-        clientURLs: [...m.clientUrls],
-        isLearner: m.isLearner,
-      }));
+      // In ID order, as etcd lists them.
+      const members = [...this.member.members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(memberToProto);
       // As etcd's cluster service, the header carries no revision.
       reply(STATUS_OK, pb.MemberListResponse.encode({ header: this.header(0), members }).finish());
     });
+}
+
+/** A member as the Cluster service's messages carry it. */
+function memberToProto(m: MemberInfo): pb.IMember {
+  return { ID: fromBigInt(m.id, true), name: m.name, peerURLs: [...m.peerUrls], clientURLs: [...m.clientUrls], isLearner: m.isLearner };
 }
 
 /** Applies one committed entry's internal request to the state machine (the member's EntryApplier). */

@@ -73,7 +73,13 @@ export class AlarmStore {
   private readonly raised: AlarmMember[] = [];
 
   constructor(private readonly persistence: AlarmPersistence) {
-    const record = persistence.metaRecord('alarms');
+    this.reload();
+  }
+
+  /** Reads the raised alarms from the store again (after the store was replaced by a snapshot). */
+  reload(): void {
+    this.raised.length = 0;
+    const record = this.persistence.metaRecord('alarms');
     if (record !== undefined) {
       for (const a of pb.AlarmResponse.decode(record).alarms) {
         this.raised.push({ memberId: toBigInt(a.memberID ?? 0), alarm: a.alarm ?? pb.AlarmType.NONE });

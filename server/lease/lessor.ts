@@ -258,6 +258,15 @@ export class Lessor {
   }
 
   /** Restores a persisted lease at startup (before any promote). */
+  /**
+   * Forgets every lease (the state machine was replaced by a Raft snapshot; `restore` follows).
+   * Only a member that is not primary installs snapshots.
+   */
+  reset(): void {
+    assert(!this.primary, 'a primary lessor is never reset');
+    this.leaseMap.clear();
+  }
+
   restore(id: bigint, record: LeaseRecord): void {
     assert(!this.leaseMap.has(id), `lease ${id.toString(16)} restored twice`);
     assert(!this.primary, 'restore after promote');

@@ -16,8 +16,11 @@ import { KvApplier } from '../apply/kv';
 import { buildServices, applyInternalRequest, errorStatus } from '../api/services';
 import { CallServer, type CallBatch } from '../api/bridge';
 import { Member, type MemberInfo, type OpenedWal, type WalMetadata } from './member';
-import { startPeers } from './peers';
+import { startPeers, type Peers } from './peers';
 import { Membership, publishAttributes } from './membership';
+import { ClusterControl } from './cluster-control';
+import { backendSnapshots, finishStagedSnapshot } from './backend-snapshots';
+import { fetchMembers } from '../transport/members-client';
 import { computeClusterId, computeMemberId } from './ids';
 import { Wal } from '../wal';
 import { DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS, Lessor, minLeaseTtlSec } from '../lease/lessor';
@@ -68,8 +71,23 @@ export type FromMember =
   | { kind: 'stopped' }
   | { kind: 'fatal'; message: string };
 
-/** Resolves the cluster's members and this member's identity from the bootstrap flags or the WAL. */
-function resolveIdentity(config: MemberConfig, existing: OpenedWal | undefined): { memberId: bigint; clusterId: bigint; members: MemberInfo[] } {
+/** Who this member is and which members it knows at start. */
+interface Identity {
+  memberId: bigint;
+  clusterId: bigint;
+  /** The bootstrap membership (new cluster), or the members fetched when joining. */
+  members: MemberInfo[];
+  /** True for a member that joined an existing cluster (--initial-cluster-state existing). */
+  joined: boolean;
+}
+
+/**
+ * Resolves the cluster's members and this member's identity: from the WAL on restart; from
+ * --initial-cluster for a new cluster; for --initial-cluster-state existing, from the member list
+ * of a running member (as etcd's joining member asks its peers), which must already list this
+ * member's peer URLs (added with `member add`).
+ */
+async function resolveIdentity(config: MemberConfig, existing: OpenedWal | undefined, log: Logger): Promise<Identity> {
   if (existing !== undefined) {
     const meta = JSON.parse(Buffer.from(existing.metadata).toString('utf8')) as WalMetadata;
     const members = meta.members.map((m) => ({ ...m, id: BigInt('0x' + m.id) }));
@@ -77,7 +95,37 @@ function resolveIdentity(config: MemberConfig, existing: OpenedWal | undefined):
     // Client URLs are this member's own to advertise, whatever they were when it was created.
     const self = members.find((m) => m.id === memberId);
     if (self !== undefined) self.clientUrls = [...config.advertiseClientUrls];
-    return { memberId, clusterId: BigInt('0x' + meta.clusterId), members };
+    return { memberId, clusterId: BigInt('0x' + meta.clusterId), members, joined: meta.joined === true };
+  }
+  const advertised = [...config.initialAdvertisePeerUrls].sort().join(',');
+  if (config.initialClusterState === 'existing') {
+    const ownUrls = new Set(config.initialAdvertisePeerUrls);
+    const urls = [...config.initialCluster].flatMap(([, peerUrls]) => peerUrls).filter((u) => !ownUrls.has(u));
+    if (urls.length === 0) throw new Error('--initial-cluster-state existing needs the peer URLs of running members in --initial-cluster');
+    const errors: string[] = [];
+    for (const url of urls) {
+      try {
+        const remote = await fetchMembers(url, 2000);
+        const isSelf = (peerUrls: readonly string[]): boolean => [...peerUrls].sort().join(',') === advertised;
+        const members: MemberInfo[] = remote.members.map((m) => ({
+          id: BigInt('0x' + m.id),
+          name: isSelf(m.peerUrls) ? config.name : m.name,
+          peerUrls: [...m.peerUrls],
+          clientUrls: isSelf(m.peerUrls) ? [...config.advertiseClientUrls] : [...m.clientUrls],
+          isLearner: m.isLearner,
+        }));
+        const self = members.find((m) => isSelf(m.peerUrls));
+        if (self === undefined) {
+          throw new Error(`member with peer URLs ${advertised} is not in the cluster's member list: add it first (etcdctl member add ${config.name} --peer-urls=${config.initialAdvertisePeerUrls.join(',')})`);
+        }
+        log.info({ from: url, memberId: self.id.toString(16), clusterId: remote.clusterId.toString(16), members: members.length }, 'joining an existing cluster');
+        return { memberId: self.id, clusterId: remote.clusterId, members, joined: true };
+      } catch (err) {
+        errors.push(`${url}: ${err instanceof Error ? err.message : String(err)}`);
+        if (err instanceof Error && err.message.includes('is not in the cluster')) break;
+      }
+    }
+    throw new Error(`cannot fetch cluster info from peer urls: ${errors.join('; ')}`);
   }
   const members: MemberInfo[] = [];
   for (const [name, peerUrls] of config.initialCluster) {
@@ -87,11 +135,10 @@ function resolveIdentity(config: MemberConfig, existing: OpenedWal | undefined):
   if (self === undefined) {
     throw new Error(`couldn't find local name "${config.name}" in the initial cluster configuration (--initial-cluster)`);
   }
-  const advertised = [...config.initialAdvertisePeerUrls].sort().join(',');
   if ([...self.peerUrls].sort().join(',') !== advertised) {
     throw new Error(`--initial-cluster has ${config.name}=${self.peerUrls.join(',')} but missing from --initial-advertise-peer-urls=${config.initialAdvertisePeerUrls.join(',')}`);
   }
-  return { memberId: self.id, clusterId: computeClusterId(members.map((m) => m.id)), members };
+  return { memberId: self.id, clusterId: computeClusterId(members.map((m) => m.id)), members, joined: false };
 }
 
 async function run(data: MemberThreadData): Promise<void> {
@@ -103,8 +150,11 @@ async function run(data: MemberThreadData): Promise<void> {
   const log: Logger = createLogger({ level: config.logLevel, component: 'member', name: config.name });
   const walDir = config.walDir !== '' ? config.walDir : path.join(config.dataDir, 'member', 'wal');
   const existingWal = Wal.exists(walDir) ? await Wal.open(walDir, {}) : undefined;
-  const identity = resolveIdentity(config, existingWal);
-  const store = await openMvccStore({ dir: path.join(config.dataDir, 'member', 'db'), compactionBatchLimit: config.compactionBatchLimit });
+  const identity = await resolveIdentity(config, existingWal, log);
+  const dbDir = path.join(config.dataDir, 'member', 'db');
+  const snapDir = path.join(config.dataDir, 'member', 'snap');
+  await finishStagedSnapshot({ dbDir, snapDir, walSnapshotIndex: existingWal?.snapshot?.index ?? 0, log });
+  const store = await openMvccStore({ dir: dbDir, compactionBatchLimit: config.compactionBatchLimit });
   log.info({ revision: store.currentRevision, compactRevision: store.compactRevision, consistentIndex: store.consistentIndex }, 'opened backend');
   const lessor = new Lessor({ minTtlSec: minLeaseTtlSec(config), checkpointIntervalMs: leaseCheckpointIntervalMs(config, data.env), records: store });
   const restored = await restoreLeases(lessor, store);
@@ -128,24 +178,53 @@ async function run(data: MemberThreadData): Promise<void> {
   // The call server needs the services, which need the member: the member reaches the server's
   // answer batch through this reference once both exist.
   let callServer: CallServer | undefined;
-  // Published member attributes: applied entries reach it once the member (whose list it updates) exists.
-  let membershipRef: Membership | undefined;
-  const membership = (): Membership | undefined => membershipRef;
-  // Other members, when the cluster has any: messages out from each Ready, in to the Raft node.
-  const peers = await startPeers({ config, memberId: identity.memberId, clusterId: identity.clusterId, members: identity.members, log });
+  // The member list, kept by applying the log (membership.ts). A member that joined starts from
+  // nothing and replays the log (or takes a snapshot); the list it fetched tells it peer URLs.
+  const memberList: MemberInfo[] = identity.joined ? [] : identity.members.map((m) => ({ ...m }));
+  const membership = new Membership(store, memberList, new Map(identity.members.map((m) => [m.id, m])));
+  const confState = membership.stored || !identity.joined ? membership.confState() : { voters: [], learners: [] };
+  // Other members: messages out from each Ready, in to the Raft node.
+  const peers: Peers = await startPeers({
+    config,
+    memberId: identity.memberId,
+    clusterId: identity.clusterId,
+    members: membership.stored ? memberList : identity.members,
+    describeMembers: () => memberList.map((m) => ({ id: m.id.toString(16), name: m.name, peerUrls: m.peerUrls, clientUrls: m.clientUrls, isLearner: m.isLearner })),
+    log,
+  });
+  let removedSelf = false;
+  membership.listener = {
+    added: (m) => peers.addPeer(m.id, m.peerUrls),
+    updated: (m) => peers.updatePeer(m.id, m.peerUrls),
+    removed: (id) => {
+      if (id === identity.memberId) removedSelf = true;
+      else peers.removePeer(id);
+    },
+  };
+  // What a received snapshot replaces is reloaded from the new store (references set below).
+  let afterSnapshotInstall: () => Promise<void> = async () => undefined;
   const diskMetrics = new DiskMetrics();
   const member = await Member.open({
     walDir,
     existingWal,
     memberId: identity.memberId,
     clusterId: identity.clusterId,
-    members: identity.members,
+    members: memberList,
+    confState,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     electionTimeoutMs: config.electionTimeoutMs,
     preVote: config.preVote,
     snapshotCount: config.snapshotCount,
     store,
-    applyEntry: (entryData) => applyInternalRequest(entryData, { kv: applier, leases: leaseApplier, quota, membership: membership() }),
+    applyEntry: (entryData) => applyInternalRequest(entryData, { kv: applier, leases: leaseApplier, quota, membership }),
+    applyConfChange: (cc) => {
+      const result = membership.applyConfChange(cc, log);
+      if (removedSelf) {
+        // As etcd: a member removed from the cluster stops.
+        setImmediate(() => fatal(new Error('the member has been permanently removed from the cluster')));
+      }
+      return result;
+    },
     log,
     random: Math.random,
     flushAnswers: () => callServer?.flushAnswers(),
@@ -153,9 +232,11 @@ async function run(data: MemberThreadData): Promise<void> {
     transport: peers,
     onFatal: fatal,
     observer: diskMetrics,
+    snapshots: backendSnapshots({ store, dbDir, snapDir, afterInstall: () => afterSnapshotInstall(), log }),
+    walMetadataMembers: identity.members,
+    walMetadataJoined: identity.joined,
   });
-  peers?.attach(member);
-  membershipRef = new Membership(store, member.members);
+  peers.attach(member);
   const stopPublishing = publishAttributes({ member, name: config.name, clientUrls: config.advertiseClientUrls, log });
   member.onLeaderChange = (leader, term) => {
     // The leader counts lease TTLs (extended by an election timeout, as etcd); others do not.
@@ -163,14 +244,23 @@ async function run(data: MemberThreadData): Promise<void> {
     else lessor.demote();
     port.postMessage({ kind: 'leader', leader: leader.toString(16), term } satisfies FromMember);
   };
+  const cluster = new ClusterControl({ member, membership, activeSince: (id) => peers.activeSince(id), strictReconfigCheck: config.strictReconfigCheck });
   const leaseService = new LeaseService({ member, lessor, currentRevision: () => store.currentRevision, clock: Date.now, maxRequestBytes: config.maxRequestBytes, log });
   const leaseLoop = new LeaseLeaderLoop({ lessor, member, clock: Date.now, log });
   leaseLoop.start();
   const autoCompactor = startAutoCompactor(config, data.env, member, () => store.currentRevision, log);
   const watchService = (await import('../watch/service')).createWatchService({ store, member, maxRequestBytes: config.maxRequestBytes, progressIntervalMs: config.watchProgressNotifyIntervalMs, log });
+  afterSnapshotInstall = async () => {
+    lessor.reset();
+    const leases = await restoreLeases(lessor, store);
+    membership.reload();
+    quota.alarms.reload();
+    watchService.hub.resyncAll();
+    log.info({ revision: store.currentRevision, compactRevision: store.compactRevision, leases: leases.leases, members: memberList.length }, 'reloaded the state machine from the snapshot');
+  };
   const concurrency = new ConcurrencyService({ member, store, maxRequestBytes: config.maxRequestBytes, log });
   const memberMetrics = new MemberMetrics({ member, store: { dbSize: () => store.dbSize(), keyCount: () => store.read().range(Buffer.from([0]), Buffer.from([0]), { countOnly: true }).count } }, diskMetrics);
-  const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log, leaseMethods: leaseService.unaryMethods, metricsText: () => memberMetrics.text(), concurrencyMethods: concurrency.unaryMethods, quota }, [leaseService.keepAliveMethod, watchService.method, ...concurrency.streamingMethods]);
+  const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log, leaseMethods: leaseService.unaryMethods, metricsText: () => memberMetrics.text(), concurrencyMethods: concurrency.unaryMethods, quota, cluster }, [leaseService.keepAliveMethod, watchService.method, ...concurrency.streamingMethods]);
   const server = (callServer = new CallServer(
     port,
     services.methods.map((m) => m.handler),
@@ -186,7 +276,7 @@ async function run(data: MemberThreadData): Promise<void> {
       autoCompactor?.stop();
       member
         .close()
-        .then(() => peers?.close())
+        .then(() => peers.close())
         .then(() => store.close())
         .then(
           () => port.postMessage({ kind: 'stopped' } satisfies FromMember),

@@ -38,6 +38,7 @@ async function openMember(dir: string, store: MvccStore, applyEntry: (data: Uint
     memberId: ID,
     clusterId: 1n,
     members: MEMBERS,
+    confState: { voters: MEMBERS.map((m) => m.id), learners: [] },
     heartbeatIntervalMs: 10,
     electionTimeoutMs: 100,
     preVote: false,

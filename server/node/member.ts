@@ -10,7 +10,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MemoryStorage, RawNode, SnapshotTemporarilyUnavailableError, decodeConfChange } from '../raft';
-import { EntryType, MemberId, Ready, StateType, type ConfState, type Entry, type HardState, type Message, type Snapshot } from '../raft/types';
+import { EntryType, MemberId, MessageType, Ready, StateType, type ConfChange, type ConfState, type Entry, type HardState, type Message, type Snapshot } from '../raft/types';
 import { Wal } from '../wal';
 import type { MvccStore } from '../mvcc/types';
 import type { Logger } from '../log';
@@ -31,6 +31,8 @@ export interface WalMetadata {
   readonly clusterId: string;
   readonly memberId: string;
   readonly members: { id: string; name: string; peerUrls: string[]; clientUrls: string[]; isLearner: boolean }[];
+  /** Set for a member that joined an existing cluster: its Raft configuration starts empty. */
+  readonly joined?: boolean;
 }
 
 /** Applies one committed entry's data to the state machine; returns the result for the proposer. */
@@ -66,6 +68,12 @@ export interface MemberOptions {
   readonly memberId: MemberId;
   readonly clusterId: MemberId;
   readonly members: readonly MemberInfo[];
+  /**
+   * Raft's configuration: for a new cluster its initial voters and learners; on restart the one
+   * as of the store's consistent index (conf changes after it are replayed from the log); empty for
+   * a member joining an existing cluster, which learns it from the leader.
+   */
+  readonly confState: ConfState;
   readonly heartbeatIntervalMs: number;
   readonly electionTimeoutMs: number;
   readonly preVote: boolean;
@@ -90,6 +98,38 @@ export interface MemberOptions {
   readonly onFatal: (err: unknown) => void;
   /** Told how long disk operations took (metrics); optional. */
   readonly observer?: MemberObserver;
+  /**
+   * Moves the state machine in and out of Raft snapshots. Absent: the member never sends a
+   * snapshot (Raft keeps retrying with log entries) — tests of the loop alone.
+   */
+  readonly snapshots?: StateMachineSnapshots;
+  /**
+   * Applies a committed membership change to the cluster's member list (after Raft's own
+   * configuration took it); returns the result for the proposer. Runs for entries above the store's
+   * consistent index only, as every other entry.
+   */
+  readonly applyConfChange?: (cc: ConfChange, index: number) => unknown;
+  /** The members the WAL's metadata records when it is created (default: `members`). */
+  readonly walMetadataMembers?: readonly MemberInfo[];
+  /** Recorded in the WAL's metadata: this member joined an existing cluster. */
+  readonly walMetadataJoined?: boolean;
+}
+
+/**
+ * The state machine's side of Raft snapshots: the backend travels whole, as etcd sends its bbolt
+ * file. A received snapshot is staged on disk before the WAL records it, and swapped in after, so a
+ * crash in between finds it staged (server/node/member-thread.ts).
+ */
+export interface StateMachineSnapshots {
+  /**
+   * Fixes a view of the state machine as applied now; the returned function reads it out. Called
+   * from the loop, which applies nothing until this resolves.
+   */
+  open(): Promise<() => Promise<Uint8Array>>;
+  /** Writes a received state machine durably beside the live one. */
+  stage(index: number, data: Uint8Array): Promise<void>;
+  /** Replaces the live state machine with the staged one, and reloads what is built on it. */
+  install(index: number): Promise<void>;
 }
 
 /** Receives the durations of the member's disk operations, in seconds (for metrics). */
@@ -101,13 +141,22 @@ export interface MemberObserver {
 }
 
 /**
- * The member's Raft log. A Raft snapshot would have to carry the MVCC backend to a follower; until
- * that transfer exists the log refuses to hand out snapshots (Raft then keeps retrying with log
- * entries), so that a follower can never install an empty state machine.
+ * The member's Raft log. Raft asks it for a snapshot when a follower is behind its first entry: the
+ * snapshot it holds carries no data (the member attaches the backend when it sends it); without a
+ * way to send the backend it refuses (Raft then keeps retrying with log entries), so that a
+ * follower can never install an empty state machine.
  */
 class MemberStorage extends MemoryStorage {
+  constructor(
+    options: ConstructorParameters<typeof MemoryStorage>[0],
+    private readonly canSendSnapshots: boolean,
+  ) {
+    super(options);
+  }
+
   override snapshot(): Snapshot {
-    throw new SnapshotTemporarilyUnavailableError('sending the backend as a snapshot is not supported yet');
+    if (!this.canSendSnapshots) throw new SnapshotTemporarilyUnavailableError('this member cannot send its state machine');
+    return super.snapshot();
   }
 }
 
@@ -129,10 +178,22 @@ class AppliedWait {
   }
 }
 
+/** The proposer's request ID in a ConfChange context (membership.ts writes it as JSON). */
+function readConfChangeRequestId(context: Uint8Array): number | undefined {
+  if (context.length === 0) return undefined;
+  try {
+    const ctx = JSON.parse(Buffer.from(context).toString('utf8')) as { requestId?: unknown };
+    return typeof ctx.requestId === 'number' ? ctx.requestId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class Member {
   readonly memberId: MemberId;
   readonly clusterId: MemberId;
-  members: MemberInfo[];
+  /** The member list (the array the member thread's Membership keeps up to date). */
+  readonly members: readonly MemberInfo[];
   private readonly node: RawNode;
   private readonly storage: MemoryStorage;
   private readonly wal: Wal;
@@ -174,7 +235,7 @@ export class Member {
     this.opts = opts;
     this.memberId = opts.memberId;
     this.clusterId = opts.clusterId;
-    this.members = [...opts.members];
+    this.members = opts.members;
     this.node = node;
     this.storage = storage;
     this.wal = wal;
@@ -195,10 +256,9 @@ export class Member {
   /** Opens (or bootstraps) the member's WAL and Raft state over an already opened store. */
   static async open(opts: MemberOptions): Promise<Member> {
     const walDir = opts.walDir;
-    const voters = opts.members.filter((m) => !m.isLearner).map((m) => m.id);
-    const learners = opts.members.filter((m) => m.isLearner).map((m) => m.id);
-    const confState: ConfState = { voters, learners };
-    const storage = new MemberStorage({ confState });
+    const confState: ConfState = opts.confState;
+    const voters = confState.voters;
+    const storage = new MemberStorage({ confState }, opts.snapshots !== undefined && opts.transport !== undefined);
     let wal: Wal;
     let applied = opts.store.consistentIndex;
     let snapshotIndex = 0;
@@ -226,7 +286,8 @@ export class Member {
       const metadata: WalMetadata = {
         clusterId: opts.clusterId.toString(16),
         memberId: opts.memberId.toString(16),
-        members: opts.members.map((m) => ({ id: m.id.toString(16), name: m.name, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: m.isLearner })),
+        members: (opts.walMetadataMembers ?? opts.members).map((m) => ({ id: m.id.toString(16), name: m.name, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: m.isLearner })),
+        ...(opts.walMetadataJoined === true ? { joined: true } : {}),
       };
       wal = await Wal.create(walDir, { metadata: Buffer.from(JSON.stringify(metadata)) });
       applied = 0;
@@ -261,6 +322,10 @@ export class Member {
 
   get leader(): MemberId {
     return this.leaderId;
+  }
+
+  get electionTimeoutMs(): number {
+    return this.opts.electionTimeoutMs;
   }
 
   get term(): number {
@@ -332,6 +397,59 @@ export class Member {
       }
       this.schedule();
     });
+  }
+
+  /**
+   * Proposes a membership change (its context carries `requestId`, see membership.ts) and resolves
+   * with the result of applying it. Raft takes one change at a time: while another is not yet
+   * applied, this one is refused with TooManyRequests.
+   */
+  proposeConfChange(requestId: number, cc: ConfChange): Promise<unknown> {
+    if (this.closed || this.leaderId === 0n || this.waiters.size >= LIMITS.proposalsPendingMax) {
+      this.proposalsFailedCount++;
+      return Promise.reject(new EtcdError(this.closed || this.leaderId === 0n ? 'NoLeader' : 'TooManyRequests'));
+    }
+    return new Promise((resolve, reject) => {
+      this.waiters.set(requestId, { resolve, reject, deadlineMs: Date.now() + this.requestTimeoutMs() });
+      try {
+        this.node.proposeConfChange(cc);
+      } catch {
+        this.waiters.delete(requestId);
+        this.proposalsFailedCount++;
+        reject(new EtcdError('TooManyRequests'));
+        return;
+      }
+      this.schedule();
+    });
+  }
+
+  /** The Raft configuration as of the applied index. */
+  get configuration(): ConfState {
+    return this.confState;
+  }
+
+  /** On the leader: each member's replicated index (Raft's progress); undefined elsewhere. */
+  replicationProgress(): Map<MemberId, { match: number; isLearner: boolean }> | undefined {
+    const progress = this.node.status().progress;
+    if (progress === undefined) return undefined;
+    const out = new Map<MemberId, { match: number; isLearner: boolean }>();
+    for (const [id, p] of progress) out.set(id, { match: p.match, isLearner: p.isLearner });
+    return out;
+  }
+
+  /**
+   * Hands leadership to `to` (etcd's MoveLeader) and resolves once `to` leads, or rejects with
+   * TimeoutLeaderTransfer after `timeoutMs`.
+   */
+  async transferLeadership(to: MemberId, timeoutMs: number): Promise<void> {
+    if (this.closed || !this.isLeader) throw new EtcdError('NotLeader');
+    this.node.transferLeader(to);
+    this.schedule();
+    const deadline = Date.now() + timeoutMs;
+    while (this.leaderId !== to) {
+      if (this.closed || Date.now() >= deadline) throw new EtcdError('TimeoutLeaderTransfer');
+      await new Promise((r) => setTimeout(r, Math.max(5, this.opts.heartbeatIntervalMs / 2)));
+    }
   }
 
   /**
@@ -410,15 +528,18 @@ export class Member {
       const rd = this.node.ready();
       if (rd.hardState !== undefined) this.termNow = rd.hardState.term;
       if (rd.softState !== undefined) this.onSoftState(rd.softState.lead, rd.softState.state);
+      const snapshot = rd.snapshot !== undefined && rd.snapshot.metadata.index > 0 ? rd.snapshot : undefined;
       // Committed entries below this Ready's first new entry were made durable by an earlier save:
-      // apply them now, so that their answers go out while this Ready's fsync runs.
+      // apply them now, so that their answers go out while this Ready's fsync runs. (Not with an
+      // incoming snapshot: entries follow it, once it is installed.)
       const committed = rd.committedEntries;
       const firstNewIndex = rd.entries.length > 0 ? rd.entries[0]!.index : Infinity;
-      let durable = committed.length;
+      let durable = snapshot !== undefined ? 0 : committed.length;
       while (durable > 0 && committed[durable - 1]!.index >= firstNewIndex) durable--;
       if (durable > 0) this.applyEntries(durable === committed.length ? committed : committed.slice(0, durable));
       if (rd.hardState !== undefined) this.hardStateUnsaved = rd.hardState;
-      if (rd.mustSync) {
+      if (snapshot !== undefined) await this.saveIncomingSnapshot(snapshot);
+      if (rd.mustSync || snapshot !== undefined) {
         // New entries, or a new term or vote: durable before anything depends on them. A change of
         // the commit index alone is not worth an fsync; it is written with the next one (restart
         // recovers it from the store's consistent index).
@@ -428,23 +549,103 @@ export class Member {
         this.opts.observer?.walSaveSeconds((performance.now() - saveStartMs) / 1000);
         this.hardStateUnsaved = undefined;
       }
+      if (snapshot !== undefined) this.storage.applySnapshot({ metadata: snapshot.metadata, data: new Uint8Array(0) });
       if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
       if (rd.entries.length > 0) this.storage.append(rd.entries);
       // Messages to peers go out once the entries they acknowledge are durable.
-      this.send(rd);
+      const outgoingSnapshots = this.send(rd);
+      if (snapshot !== undefined) await this.installIncomingSnapshot(snapshot);
       if (durable < committed.length) this.applyEntries(committed.slice(durable));
       for (const rs of rd.readStates) this.onReadState(rs.index, rs.requestCtx);
       if (committed.length > 0 || rd.readStates.length > 0) this.opts.flushAnswers?.();
+      for (const m of outgoingSnapshots) await this.sendSnapshot(m);
       this.node.advance(rd);
       this.startReadRound();
       await this.maybeSnapshot();
     }
   }
 
-  private send(rd: Ready): void {
-    if (rd.messages.length === 0) return;
-    for (const m of rd.messages) assert(m.to !== this.memberId, 'a Raft message to this member itself');
-    this.opts.transport?.send(rd.messages);
+  /** Sends the Ready's messages but its snapshots, which are returned (they need the backend). */
+  private send(rd: Ready): Message[] {
+    if (rd.messages.length === 0) return [];
+    let snapshots: Message[] | undefined;
+    let others: Message[] | undefined;
+    for (let i = 0; i < rd.messages.length; i++) {
+      const m = rd.messages[i]!;
+      assert(m.to !== this.memberId, 'a Raft message to this member itself');
+      if (m.type === MessageType.MsgSnap) {
+        snapshots ??= [];
+        snapshots.push(m);
+        others ??= rd.messages.slice(0, i);
+      } else if (others !== undefined) {
+        others.push(m);
+      }
+    }
+    const plain = others ?? rd.messages;
+    if (plain.length > 0) this.opts.transport?.send(plain);
+    return snapshots ?? [];
+  }
+
+  /**
+   * A leader's MsgSnap: Raft's snapshot carries no data, so the member attaches the backend as
+   * applied now (as etcd merges its backend into the message). The snapshot then describes the
+   * applied index, which is at or after the one Raft chose: the follower acknowledges that index,
+   * and Raft replicates from there. The view is fixed here, in the loop; it is read out and sent
+   * meanwhile, and the outcome is reported to Raft.
+   */
+  private async sendSnapshot(m: Message): Promise<void> {
+    const snapshots = this.opts.snapshots;
+    const transport = this.opts.transport;
+    if (snapshots === undefined || transport === undefined) {
+      this.node.reportSnapshot(m.to, false);
+      return;
+    }
+    const index = this.appliedIndex;
+    const metadata = { index, term: this.storage.term(index), confState: this.confState };
+    let read: () => Promise<Uint8Array>;
+    try {
+      read = await snapshots.open();
+    } catch (err) {
+      this.log.warn({ err, to: m.to.toString(16) }, 'failed to open a snapshot of the backend');
+      this.node.reportSnapshot(m.to, false);
+      return;
+    }
+    read().then(
+      (data) => {
+        if (this.closed) return;
+        this.log.info({ to: m.to.toString(16), index, bytes: data.length }, 'sending a snapshot of the backend');
+        transport.send([{ ...m, snapshot: { metadata, data } }]);
+      },
+      (err) => {
+        this.log.warn({ err, to: m.to.toString(16) }, 'failed to read a snapshot of the backend');
+        if (!this.closed) this.reportSnapshot(m.to, false);
+      },
+    );
+  }
+
+  /** A snapshot from the leader, before the WAL records it: its state machine is staged on disk. */
+  private async saveIncomingSnapshot(snapshot: Snapshot): Promise<void> {
+    const snapshots = this.opts.snapshots;
+    assert(snapshots !== undefined, 'received a snapshot but cannot install one');
+    const { index, term } = snapshot.metadata;
+    assert(index > this.appliedIndex, `snapshot at ${index} is not ahead of applied ${this.appliedIndex}`);
+    this.log.info({ index, term, bytes: snapshot.data.length }, 'received a snapshot from the leader; staging it');
+    await snapshots.stage(index, snapshot.data);
+    await this.wal.saveSnapshot({ index, term });
+  }
+
+  /** Swaps the staged state machine in; entries after the snapshot are applied from here. */
+  private async installIncomingSnapshot(snapshot: Snapshot): Promise<void> {
+    const { index, confState } = snapshot.metadata;
+    await this.opts.snapshots!.install(index);
+    assert(this.store.consistentIndex === index, `installed snapshot ${index} but the store is at ${this.store.consistentIndex}`);
+    this.appliedIndex = index;
+    this.snapshotIndex = index;
+    this.confState = confState;
+    this.appliedSinceFlush = 0;
+    await this.wal.releaseTo(index);
+    this.log.info({ index, voters: confState.voters.map((v) => v.toString(16)), learners: confState.learners.map((v) => v.toString(16)) }, 'installed the snapshot');
+    this.appliedWait.trigger(this.appliedIndex);
   }
 
   /** A Raft message from another member (from the transport). */
@@ -499,9 +700,7 @@ export class Member {
       // Raft delivers committed entries in order from applied + 1: a gap or a repeat is a bug.
       assert(e.index === this.appliedIndex + 1, `applying index ${e.index} after ${this.appliedIndex}`);
       if (e.type === EntryType.ConfChange) {
-        // Bootstrap writes the initial membership as ConfChange entries; runtime changes (member
-        // add/remove) arrive with replication.
-        this.confState = this.node.applyConfChange(decodeConfChange(e.data));
+        this.applyConfChangeEntry(e);
       } else if (e.data.length > 0) {
         this.applyOne(e);
       }
@@ -511,6 +710,30 @@ export class Member {
     this.appliedSinceFlush += entries.length;
     this.scheduleStoreFlush();
     this.appliedWait.trigger(this.appliedIndex);
+  }
+
+  /**
+   * A membership change: the member list checks and takes it first (deterministically, on every
+   * member); only a change it took enters Raft's configuration, so that both agree.
+   */
+  private applyConfChangeEntry(e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    let result: unknown;
+    let failed = false;
+    try {
+      result = this.opts.applyConfChange?.(cc, e.index);
+    } catch (err) {
+      result = err;
+      failed = true;
+    }
+    if (!failed) this.confState = this.node.applyConfChange(cc);
+    else this.log.warn({ index: e.index, err: result instanceof Error ? result.message : String(result) }, 'refused a membership change at apply');
+    const requestId = readConfChangeRequestId(cc.context);
+    const w = requestId === undefined ? undefined : this.waiters.get(requestId);
+    if (w === undefined) return;
+    this.waiters.delete(requestId!);
+    if (failed) w.reject(result);
+    else w.resolve(result);
   }
 
   private applyOne(e: Entry): void {

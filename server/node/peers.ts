@@ -1,7 +1,7 @@
 /**
  * Connects the member to the other members of its cluster: a PeerTransport on
  * `--listen-peer-urls` that carries each Ready's Raft messages out and steps the messages that
- * arrive into the member's Raft node. A single-member cluster has no peers and no transport.
+ * arrive into the member's Raft node.
  */
 import type { Logger } from '../log';
 import type { MemberConfig } from '../cli/config';
@@ -21,19 +21,30 @@ export interface Peers {
   send(messages: readonly Message[]): void;
   /** Starts delivering to `sink` (messages that arrive earlier are dropped; Raft resends). */
   attach(sink: PeerSink): void;
+  /** Follows the member list: a member added, updated or removed by a membership change. */
+  addPeer(id: MemberId, urls: readonly string[]): void;
+  updatePeer(id: MemberId, urls: readonly string[]): void;
+  removePeer(id: MemberId): void;
+  /** Since when (Date.now() ms) both links to `id` have been up; undefined when they are not. */
+  activeSince(id: MemberId): number | undefined;
   close(): Promise<void>;
 }
 
-/** Starts the peer transport when the cluster has other members; undefined otherwise. */
+/**
+ * Starts the peer transport on --listen-peer-urls (every member listens, as etcd's do, so that a
+ * member can be added to a cluster of one), with the other members as peers.
+ */
 export async function startPeers(opts: {
   config: MemberConfig;
   memberId: MemberId;
   clusterId: MemberId;
+  /** Members to connect to now (this member among them or not). */
   members: readonly MemberInfo[];
+  /** What `GET /members` answers: the member list, for members that join. */
+  describeMembers: () => unknown;
   log: Logger;
-}): Promise<Peers | undefined> {
-  const others = opts.members.filter((m) => m.id !== opts.memberId);
-  if (others.length === 0) return undefined;
+}): Promise<Peers> {
+  const others = opts.members.filter((m) => m.id !== opts.memberId && m.peerUrls.length > 0);
   for (const u of opts.config.listenPeerUrls) {
     if (u.protocol !== 'http:') throw new Error(`--listen-peer-urls ${u.href}: only http:// URLs are supported by this version of Cairn (peer TLS is not built yet)`);
   }
@@ -46,6 +57,7 @@ export async function startPeers(opts: {
     onMessage: (m) => sink?.step(m),
     onUnreachable: (id) => sink?.reportUnreachable(id),
     onSnapshotStatus: (id, ok) => sink?.reportSnapshot(id, ok),
+    members: opts.describeMembers,
     log: opts.log,
   });
   await transport.start();
@@ -55,6 +67,14 @@ export async function startPeers(opts: {
     attach: (s) => {
       sink = s;
     },
+    addPeer: (id, urls) => {
+      if (id !== opts.memberId && urls.length > 0) transport.addPeer(id, urls);
+    },
+    updatePeer: (id, urls) => {
+      if (id !== opts.memberId && urls.length > 0) transport.updatePeer(id, urls);
+    },
+    removePeer: (id) => transport.removePeer(id),
+    activeSince: (id) => transport.activeSince(id),
     close: () => transport.close(),
   };
 }

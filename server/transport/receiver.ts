@@ -20,6 +20,7 @@ import {
   HEADER_TO,
   LaneKind,
   parseId,
+  PATH_MEMBERS,
   PATH_SNAPSHOT,
   PATH_STREAM_APP,
   PATH_STREAM_MSG,
@@ -33,6 +34,8 @@ export interface ReceiverOptions {
   readonly onMessage: (m: Message) => void;
   readonly limits: TransportLimits;
   readonly log: TransportLogger;
+  /** The member list that `GET /members` answers with (absent: 404). */
+  readonly members?: () => unknown;
 }
 
 export class Receiver {
@@ -47,6 +50,10 @@ export class Receiver {
   handleStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', (err) => this.opts.log.debug({ err: err.message }, 'peer stream error'));
     const path = headers[':path'];
+    if (path === PATH_MEMBERS && headers[':method'] === 'GET' && this.opts.members !== undefined) {
+      this.serveMembers(stream);
+      return;
+    }
     const kind: LaneKind | 'snapshot' | undefined =
       path === PATH_STREAM_MSG ? 'msg' : path === PATH_STREAM_APP ? 'app' : path === PATH_SNAPSHOT ? 'snapshot' : undefined;
     if (kind === undefined || headers[':method'] !== 'POST') {
@@ -172,6 +179,19 @@ export class Receiver {
   }
 
   /** Answers a refusal with a reason and logs it; the rest of the request body is ignored. */
+  private serveMembers(stream: http2.ServerHttp2Stream): void {
+    let body: string;
+    try {
+      body = JSON.stringify(this.opts.members!());
+    } catch (err) {
+      this.refuse(stream, 500, err instanceof Error ? err.message : String(err), {});
+      return;
+    }
+    if (stream.destroyed) return;
+    stream.respond({ ':status': 200, 'content-type': 'application/json', [HEADER_CLUSTER_ID]: formatId(this.opts.clusterId) });
+    stream.end(body);
+  }
+
   private refuse(stream: http2.ServerHttp2Stream, status: number, reason: string, fields: object): void {
     this.opts.log.warn({ ...fields, status, err: reason }, 'refused peer stream');
     if (stream.destroyed) return;

@@ -38,6 +38,8 @@ export interface PeerTransportOptions {
   readonly onSnapshotStatus: (id: bigint, ok: boolean) => void;
   readonly log: TransportLogger;
   readonly limits?: Partial<TransportLimits>;
+  /** What `GET /members` answers (the cluster's member list); absent: not served. */
+  readonly members?: () => unknown;
 }
 
 interface Peer {
@@ -76,6 +78,7 @@ export class PeerTransport {
       },
       limits: this.limits,
       log: this.log,
+      members: opts.members,
     });
     for (const [id, urls] of opts.peers) this.addPeer(id, urls);
   }

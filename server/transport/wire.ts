@@ -7,6 +7,8 @@
  *   keeps reading. `app` carries MsgApp, `msg` every other type but MsgSnap.
  * - `POST /raft/snapshot`: one MsgSnap in chunks (snapshot-stream.ts); the receiver answers 200
  *   after it has verified and delivered it, 4xx with `cairn-error` otherwise.
+ * - `GET /members`: the cluster's member list as JSON, with `cairn-cluster-id` (a member joining
+ *   with --initial-cluster-state existing learns its ID and the cluster's from it).
  * Refusals: 412 cluster ID or recipient mismatch, 403 unknown sender, 400 bad protocol or body,
  * 413 over a size limit, 404 unknown path.
  */
@@ -15,6 +17,7 @@ export const PROTOCOL_VERSION = '1';
 export const PATH_STREAM_MSG = '/raft/stream/msg';
 export const PATH_STREAM_APP = '/raft/stream/app';
 export const PATH_SNAPSHOT = '/raft/snapshot';
+export const PATH_MEMBERS = '/members';
 
 export const HEADER_PROTOCOL = 'cairn-peer-protocol';
 export const HEADER_CLUSTER_ID = 'cairn-cluster-id';

@@ -48,6 +48,11 @@ export class IntervalSet<T> {
   }
 
   /** Calls `visit` with every value whose interval contains `key`. */
+  /** Every value, in insertion order. */
+  values(): IterableIterator<T> {
+    return this.entries.keys();
+  }
+
   stab(key: string, visit: (value: T) => void): void {
     if (this.entries.size === 0) return;
     if (this.stale) this.rebuild();

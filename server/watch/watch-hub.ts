@@ -74,6 +74,22 @@ export class WatchHub {
     }
   }
 
+  /**
+   * The store jumped ahead (a Raft snapshot replaced it) without commit events: every synced
+   * watcher catches up from the new store's history instead, from the revision it expects next, as
+   * etcd's watchable store moves its synced watchers to unsynced on restore. A watcher whose next
+   * revision was compacted away in the new store is told so and cancelled by the catch-up.
+   */
+  resyncAll(): void {
+    for (const w of this.synced.all()) {
+      if (w.minRevision > this.store.currentRevision) continue;
+      this.synced.delete(w);
+      w.state = 'unsynced';
+      this.unsynced.add(w);
+    }
+    this.kick();
+  }
+
   /** Removes a watcher (cancel, stream closed). */
   remove(w: Watcher): void {
     if (w.state === 'synced') this.synced.delete(w);

@@ -43,6 +43,14 @@ export class WatcherGroup {
     return had;
   }
 
+  /** Every watcher of the group (a copy: the group may change while the caller goes through it). */
+  all(): Watcher[] {
+    const out: Watcher[] = [];
+    for (const set of this.byKey.values()) for (const w of set) out.push(w);
+    for (const w of this.ranges.values()) out.push(w);
+    return out;
+  }
+
   /** Calls `visit` with every watcher whose range contains `key` (each once). */
   forEachMatching(key: string, visit: (w: Watcher) => void): void {
     const set = this.byKey.get(key);
