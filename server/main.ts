@@ -131,7 +131,7 @@ async function start(config: MemberConfig, argv: readonly string[], log: Logger)
       const accepted = bridge.call(index, request, (code, payload, message) => resolve({ code, payload, message: message ?? undefined }));
       if (!accepted) resolve({ code: Status.RESOURCE_EXHAUSTED, message: 'etcdserver: too many requests' });
     });
-  const metrics = new MetricsExposition({ call: callMember, memberIdHex: ready.memberId, serverVersion: ETCD_SERVER_VERSION });
+  const metrics = new MetricsExposition({ call: callMember, memberIdHex: ready.memberId, serverVersion: ETCD_SERVER_VERSION, bridge });
   ready.methods.forEach((m, method) => {
     // Internal methods are this thread's own; gRPC clients never see them.
     if (m.path.startsWith('/cairnpb.Internal/')) return;

@@ -362,3 +362,49 @@ test('grpc_server_* metrics: Lock and Campaign are unary, Observe a server strea
   expect(c['v3lockpb.Lock/Lock']).toBe('unary');
   expect(c['v3electionpb.Election/Campaign']).toBe('unary');
 });
+
+test('clients that go away end their streams in the member: watches, keep-alives, observes, lock waiters', async () => {
+  const gauge = async (name: string): Promise<number | undefined> => {
+    const text = await (await fetch(`${cairn.endpoint}/metrics`)).text();
+    const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+    return m === null ? undefined : Number(m[1]);
+  };
+  const open = async (): Promise<number> => {
+    const n = await gauge('cairn_bridge_streams_open');
+    if (n === undefined) throw new Error('cairn_bridge_streams_open is not exported');
+    return n;
+  };
+  const before = await open();
+  // The member's own count of watchers, where the member exports it.
+  const watchersBefore = await gauge('etcd_debugging_mvcc_watcher_total');
+  const r = await post(cairn.endpoint, '/v3/lease/grant', JSON.stringify({ TTL: '60', ID: '7400' }));
+  expect(r.status).toBe(200);
+  await post(cairn.endpoint, '/v3/lock/lock', JSON.stringify({ name: b64('gs-leak'), lease: '7400' }));
+  const calls: StreamCall[] = [];
+  for (let i = 0; i < 10; i++) calls.push(new StreamCall(cairn.endpoint, '/v3/watch', JSON.stringify({ create_request: { key: b64(`gs-leak/${i}`) } })));
+  // A keep-alive whose body never ends (it stays open), an observe with no leader, a waiting lock.
+  const chunked = http.request(`${cairn.endpoint}/v3/lease/keepalive`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+  chunked.on('error', () => undefined);
+  chunked.write('{"ID":"7400"}');
+  calls.push(new StreamCall(cairn.endpoint, '/v3/election/observe', JSON.stringify({ name: b64('gs-leak-none') })));
+  calls.push(new StreamCall(cairn.endpoint, '/v3/lock/lock', JSON.stringify({ name: b64('gs-leak'), lease: '0' })));
+  for (const c of calls.slice(0, 10)) expect(await c.waitFor(() => c.lines.length >= 1)).toBe(true);
+  let during = await open();
+  for (let i = 0; i < 50 && during < before + 13; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    during = await open();
+  }
+  expect(during).toBe(before + 13);
+  if (watchersBefore !== undefined) expect(await gauge('etcd_debugging_mvcc_watcher_total')).toBe(watchersBefore + 10);
+  for (const c of calls) c.abort();
+  chunked.destroy();
+  let after = await open();
+  for (let i = 0; i < 50 && after !== before; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    after = await open();
+  }
+  expect(after).toBe(before);
+  if (watchersBefore !== undefined) expect(await gauge('etcd_debugging_mvcc_watcher_total')).toBe(watchersBefore);
+  expect((await post(cairn.endpoint, '/v3/kv/range', JSON.stringify({ key: b64('gs-leak/0') }))).status).toBe(200);
+  expect(cairn.running()).toBe(true);
+});

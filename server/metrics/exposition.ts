@@ -17,6 +17,8 @@ export interface ExpositionOptions {
   readonly memberIdHex: string;
   /** The etcd server version Cairn reports (etcd_server_version's label). */
   readonly serverVersion: string;
+  /** The call bridge to the member thread (server/api/bridge.ts), for its occupancy gauges. */
+  readonly bridge?: { readonly openStreams: number; readonly inFlight: number };
 }
 
 export class MetricsExposition {
@@ -30,6 +32,26 @@ export class MetricsExposition {
     this.grpc = new GrpcMetrics(this.registry);
     const registers = [this.registry];
     new Gauge({ name: 'etcd_server_version', help: "Which version is running. 1 for 'server_version' label with current version.", labelNames: ['server_version'], registers }).set({ server_version: opts.serverVersion }, 1);
+    const bridge = opts.bridge;
+    if (bridge !== undefined) {
+      // Cairn's own: streams (gRPC and JSON gateway) and unary calls open between the threads.
+      new Gauge({
+        name: 'cairn_bridge_streams_open',
+        help: 'Streaming calls (gRPC and JSON gateway) open between the transport and member threads.',
+        registers,
+        collect() {
+          this.set(bridge.openStreams);
+        },
+      });
+      new Gauge({
+        name: 'cairn_bridge_calls_in_flight',
+        help: 'Unary calls waiting for the member thread.',
+        registers,
+        collect() {
+          this.set(bridge.inFlight);
+        },
+      });
+    }
     new Gauge({ name: 'etcd_server_id', help: "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.", labelNames: ['server_id'], registers }).set({ server_id: opts.memberIdHex }, 1);
   }
 
