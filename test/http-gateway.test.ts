@@ -216,3 +216,28 @@ describe('bad input changes nothing', () => {
     expect(r.cairn).toEqual(r.etcd);
   });
 });
+
+describe('gRPC metadata on error answers, as etcd', () => {
+  /** Status, whether grpc-metadata-content-type was sent, and the trailers. */
+  function metadataOf(base: string, path: string, body: string): Promise<{ status: number; metadataHeader: boolean; trailers: Record<string, string> }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(`${base}${path}`, { method: 'POST', timeout: 10_000 }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode!, metadataHeader: res.headers['grpc-metadata-content-type'] !== undefined, trailers: res.trailers as Record<string, string> }));
+      });
+      req.on('timeout', () => req.destroy(new Error(`${path}: timed out`)));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  test.each([
+    ['an error the call returned: a Grpc-Trailer-Content-Type trailer', '/v3/kv/put', `{"value":"${b64('v')}"}`, true],
+    ['a body that does not decode: no gRPC metadata', '/v3/kv/put', '{"key":', false],
+    ['a Lock error (the call is a stream in Cairn)', '/v3/lock/lock', `{"name":"${b64('l')}","lease":"424242"}`, true],
+  ])('%s', async (_name, path, body, trailer) => {
+    const [e, c] = await Promise.all([metadataOf(etcd.endpoint, path, body), metadataOf(cairn.endpoint, path, body)]);
+    expect(c).toEqual(e);
+    expect(c.trailers['grpc-trailer-content-type'] !== undefined).toBe(trailer);
+  });
+});

@@ -150,7 +150,7 @@ function serveBidi(route: StreamRoute, req: Request, res: Response, openStream: 
     if (handle === undefined) {
       done = true;
       out.ended = true;
-      sendError(res, RESOURCE_EXHAUSTED, TOO_MANY);
+      sendError(res, RESOURCE_EXHAUSTED, TOO_MANY, 'call');
       return false;
     }
     attach(res, out, handle);
@@ -227,7 +227,7 @@ async function serveServerStream(route: StreamRoute, req: Request, res: Response
   const out = new JsonResponseStream(route.response, res);
   const handle = openStream(route.path, out);
   if (handle === undefined) {
-    sendError(res, RESOURCE_EXHAUSTED, TOO_MANY);
+    sendError(res, RESOURCE_EXHAUSTED, TOO_MANY, 'call');
     return;
   }
   attach(res, out, handle);
@@ -250,7 +250,7 @@ async function serveUnaryOverStream(route: StreamRoute, req: Request, res: Respo
       if (out.ended) return;
       out.ended = true;
       if (res.destroyed) return;
-      if (status !== STATUS_OK) sendError(res, status, message ?? '');
+      if (status !== STATUS_OK) sendError(res, status, message ?? '', 'call');
       else if (answer === undefined) sendError(res, INTERNAL, 'gateway: the call ended without an answer');
       else {
         let json: unknown;
@@ -266,7 +266,7 @@ async function serveUnaryOverStream(route: StreamRoute, req: Request, res: Respo
   };
   const handle = openStream(route.path, out);
   if (handle === undefined) {
-    sendError(res, RESOURCE_EXHAUSTED, TOO_MANY);
+    sendError(res, RESOURCE_EXHAUSTED, TOO_MANY, 'call');
     return;
   }
   attach(res, out, handle);

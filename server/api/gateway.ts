@@ -212,8 +212,23 @@ export function sendJson(res: Response, status: number, body: unknown): void {
   res.end(text);
 }
 
-export function sendError(res: Response, code: number, message: string): void {
-  sendJson(res, HTTP_STATUS_BY_GRPC_CODE[code] ?? 500, { error: message, message, code });
+/**
+ * Answers a gRPC error as grpc-gateway does: `{"error","message","code"}` with the HTTP status for
+ * the code. An error the call returned (`origin` 'call') carries grpc-gateway's trailer
+ * `Grpc-Trailer-Content-Type`; one the gateway found itself (a body that does not decode) has no
+ * gRPC metadata at all, as on etcd.
+ */
+export function sendError(res: Response, code: number, message: string, origin: 'gateway' | 'call' = 'gateway'): void {
+  const text = JSON.stringify({ error: message, message, code });
+  const status = HTTP_STATUS_BY_GRPC_CODE[code] ?? 500;
+  if (origin === 'gateway') {
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'application/json', trailer: 'Grpc-Trailer-Content-Type' });
+  res.addTrailers({ 'Grpc-Trailer-Content-Type': 'application/grpc' });
+  res.end(text);
 }
 
 function sendText(res: Response, status: number, text: string): void {
@@ -293,7 +308,7 @@ export function createGateway(opts: GatewayOptions): HttpHandler {
     }
     const result = await opts.call(method.path, requestBytes);
     if (result.code !== 0) {
-      sendError(res, result.code, result.message ?? '');
+      sendError(res, result.code, result.message ?? '', 'call');
       return;
     }
     sendJson(res, 200, messageToJson(route.response, result.payload ?? new Uint8Array(0)));
