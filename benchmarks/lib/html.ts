@@ -172,7 +172,7 @@ function throughputChart(s: LoadScenarioResult): string {
       const points: [number, number][] = [];
       for (let k = 0; k < n; k++) {
         const v = tl.ok[k]! * perSec;
-        points.push([(k * tl.intervalMs) / 1000, v], [((k + 1) * tl.intervalMs) / 1000, v]);
+        points.push([((k + 0.5) * tl.intervalMs) / 1000, v]); // at the middle of its interval
         yMax = Math.max(yMax, v);
       }
       xMax = Math.max(xMax, (n * tl.intervalMs) / 1000);
@@ -184,7 +184,7 @@ function throughputChart(s: LoadScenarioResult): string {
   return lineChart(
     'throughput-chart',
     `${s.name} throughput`,
-    { min: 0, max: xMax, log: false, ticks: linearTicks(xMax, 6, (v) => `${fmt(v, v % 1 === 0 ? 0 : 1)} s`), title: `time into the measured window (${s.targets[0]?.samples[0]?.timeline?.intervalMs ?? 250} ms samples; rounds: solid, dashed, dotted)` },
+    { min: 0, max: xMax, log: false, ticks: linearTicks(xMax, 6, (v) => `${fmt(v, Math.abs(v - Math.round(v)) < 1e-9 ? 0 : Math.abs(v * 10 - Math.round(v * 10)) < 1e-9 ? 1 : 2)} s`), title: `time into the measured window (${s.targets[0]?.samples[0]?.timeline?.intervalMs ?? 250} ms samples; rounds: solid, dashed, dotted)` },
     { min: 0, max: top, log: false, ticks: linearTicks(top, 5, opsLabel), title: 'ops/s' },
     series,
   );
@@ -192,7 +192,7 @@ function throughputChart(s: LoadScenarioResult): string {
 
 /** Horizontal bars, one per target (failover median, bytes per watcher). */
 function barChart(kind: string, title: string, bars: { label: string; value: number; note: string }[], unit: (v: number) => string): string {
-  const w = 600;
+  const w = 1000;
   const rowH = 34;
   const h = 30 + bars.length * rowH + 10;
   const left = 90;
@@ -201,7 +201,7 @@ function barChart(kind: string, title: string, bars: { label: string; value: num
   parts.push(`<text x="${left}" y="16" class="axis">${escapeHtml(title)}</text>`);
   for (const [i, b] of bars.entries()) {
     const y = 30 + i * rowH;
-    const bw = Number.isFinite(b.value) ? ((w - left - 150) * b.value) / max : 0;
+    const bw = Number.isFinite(b.value) ? ((w - left - 430) * b.value) / max : 0;
     parts.push(`<text x="${left - 8}" y="${y + 12}" text-anchor="end" dominant-baseline="middle" class="legend">${escapeHtml(b.label)}</text>`);
     parts.push(`<rect x="${left}" y="${y}" width="${bw.toFixed(1)}" height="24" rx="3" fill="${COLOURS[i % COLOURS.length]}"/>`);
     parts.push(`<text x="${(left + bw + 8).toFixed(1)}" y="${y + 12}" dominant-baseline="middle" class="legend">${escapeHtml(unit(b.value))}${b.note.length > 0 ? ` <tspan class="tick">${escapeHtml(b.note)}</tspan>` : ''}</text>`);

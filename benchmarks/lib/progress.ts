@@ -69,15 +69,20 @@ export class Progress {
     const byTime = 'seconds' in length;
     const total = byTime ? Math.max(1, Math.ceil(length.seconds)) : Math.max(1, length.total);
     let completed = 0;
+    let rate = 0;
+    let last = { at: started, completed: 0 };
     const bar = this.multi.create(total, 0, { label: label.slice(0, 28).padEnd(28), unit: byTime ? 's' : 'calls', detail: '' });
     this.run = bar;
     const refresh = (): void => {
       const elapsed = (performance.now() - started) / 1000;
-      const rate = elapsed > 0 ? completed / elapsed : 0;
-      bar.update(byTime ? Math.min(total, Math.floor(elapsed)) : Math.min(total, completed), { detail: `${completed.toLocaleString('en-US')} calls measured, ~${Math.round(rate).toLocaleString('en-US')}/s` });
+      bar.update(byTime ? Math.min(total, Math.floor(elapsed)) : Math.min(total, completed), { detail: completed === 0 ? '(warm-up)' : `${completed.toLocaleString('en-US')} calls measured, ${Math.round(rate).toLocaleString('en-US')}/s` });
     };
     this.runTimer = setInterval(refresh, 250);
     return (n: number) => {
+      const now = performance.now();
+      // The rate over the last progress interval (completions are reported about once a second).
+      if (n > last.completed && now > last.at) rate = ((n - last.completed) * 1000) / (now - last.at);
+      last = { at: now, completed: n };
       completed = n;
       refresh();
     };
