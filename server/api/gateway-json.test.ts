@@ -1,9 +1,12 @@
 /**
  * The gateway's JSON text handling: a streaming body split into consecutive JSON values as Go's
  * json.Decoder reads them (any chunking, strings holding braces and escaped quotes, scalars,
- * whitespace, a bound per value), and Go's wording of syntax errors.
+ * whitespace, a bound per value), Go's wording of syntax errors, and a response written in pieces
+ * giving the same text as in one.
  */
+import { etcdserverpb as pb } from '../../proto';
 import { goJsonError, JsonSyntaxError, JsonValueSplitter, parseJson } from './gateway-json';
+import { messageToJson, protoSchema, writeMessageJson } from './gateway';
 
 /** Feeds `text` to a splitter in chunks of `size` bytes; returns the values and the unfinished rest. */
 function split(text: string, size: number, max = 1 << 20): { values: string[]; rest: string | undefined } {
@@ -65,5 +68,26 @@ describe("Go's wording of JSON syntax errors", () => {
       caught = err;
     }
     expect(goJsonError(text, caught)).toBe(message);
+  });
+});
+
+describe('writeMessageJson', () => {
+  test('writes, in pieces, the same text as JSON.stringify(messageToJson(...)) (a watch response with events)', () => {
+    const root = protoSchema();
+    const WatchResponse = root.lookupType('etcdserverpb.WatchResponse');
+    const kv = (key: string, rev: number) => ({ key: Buffer.from(key), value: Buffer.from(`v${rev}`), createRevision: 2, modRevision: rev, version: rev - 1 });
+    const cases = [
+      { header: { clusterId: 1, memberId: 2, revision: 9, raftTerm: 3 }, watchId: 5, events: [{ kv: kv('a', 3) }, { type: 1, kv: { key: Buffer.from('a'), modRevision: 4 }, prevKv: kv('a', 3) }, { kv: kv('b', 5) }] },
+      { header: { revision: 9 }, created: true },
+      { header: { revision: 9 }, watchId: -1 },
+      { header: { revision: 9 }, canceled: true, compactRevision: 4, cancelReason: 'compacted', events: [] },
+    ];
+    for (const c of cases) {
+      const bytes = pb.WatchResponse.encode(c).finish();
+      const parts: string[] = [];
+      writeMessageJson(WatchResponse, bytes, (t) => parts.push(t));
+      expect(parts.join('')).toBe(JSON.stringify(messageToJson(WatchResponse, bytes)));
+      if ((c.events ?? []).length > 1) expect(parts.length).toBeGreaterThan(c.events!.length);
+    }
   });
 });

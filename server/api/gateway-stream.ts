@@ -27,7 +27,7 @@ import type * as protobuf from 'protobufjs';
 import type { StreamHandle, StreamSink } from './bridge';
 import type { HttpHandler } from './listener';
 import { JsonSyntaxError, JsonValueSplitter, parseJson } from './gateway-json';
-import { GatewayInputError, HTTP_STATUS_BY_GRPC_CODE, messageFromJson, messageToJson, sendError, sendJson } from './gateway';
+import { GatewayInputError, HTTP_STATUS_BY_GRPC_CODE, messageFromJson, messageToJson, sendError, sendJson, writeMessageJson } from './gateway';
 
 type Request = Parameters<HttpHandler>[0];
 type Response = Parameters<HttpHandler>[1];
@@ -73,18 +73,28 @@ class JsonResponseStream implements StreamSink {
 
   send(payload: Uint8Array): boolean {
     if (this.ended || this.res.destroyed) return true;
-    let line: string;
+    const res = this.res as { write(chunk: string): boolean };
+    let writable = true;
+    let opened = false;
     try {
-      line = `${JSON.stringify({ result: messageToJson(this.type, payload) })}\n`;
+      // Decoding fails (if at all) before the first piece is written.
+      writeMessageJson(this.type, payload, (text) => {
+        if (!opened) {
+          opened = true;
+          if (!this.started) {
+            this.started = true;
+            this.res.writeHead(200, { 'content-type': 'application/json', 'grpc-metadata-content-type': 'application/grpc' });
+          }
+          res.write('{"result":');
+        }
+        writable = res.write(text);
+      });
     } catch (err) {
       this.end(INTERNAL, `gateway: ${errorText(err)}`);
       return true;
     }
-    if (!this.started) {
-      this.started = true;
-      this.res.writeHead(200, { 'content-type': 'application/json', 'grpc-metadata-content-type': 'application/grpc' });
-    }
-    return (this.res as { write(chunk: string): boolean }).write(line);
+    if (opened) writable = res.write('}\n');
+    return writable;
   }
 
   end(status: number, message: string | null): void {

@@ -173,11 +173,49 @@ function withoutDefaults(type: protobuf.Type, obj: Record<string, unknown>): Rec
   return out;
 }
 
+const TO_OBJECT: protobuf.IConversionOptions = { longs: String, bytes: String, enums: String, defaults: false, arrays: false, oneofs: false };
+
+/** Decodes a message; as a Buffer, protobufjs reads bytes fields as views instead of copies. */
+function decodeMessage(type: protobuf.Type, bytes: Uint8Array): protobuf.Message {
+  return type.decode(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
 /** Renders a response message as etcd's gateway does. */
 export function messageToJson(type: protobuf.Type, bytes: Uint8Array): Record<string, unknown> {
-  const message = type.decode(bytes);
-  const obj = type.toObject(message, { longs: String, bytes: String, enums: String, defaults: false, arrays: false, oneofs: false });
-  return withoutDefaults(type, obj);
+  return withoutDefaults(type, type.toObject(decodeMessage(type, bytes), TO_OBJECT));
+}
+
+/**
+ * Writes `JSON.stringify(messageToJson(type, bytes))` in pieces: each element of a repeated message
+ * field (a watch response's events) is converted and written on its own, so a catch-up response of
+ * tens of MB never exists as one JSON string or one object tree of base64 strings.
+ */
+export function writeMessageJson(type: protobuf.Type, bytes: Uint8Array, write: (text: string) => void): void {
+  const message = decodeMessage(type, bytes) as unknown as Record<string, unknown>;
+  const fields = [...type.fieldsArray].sort((a, b) => a.id - b.id);
+  const streamed = fields.filter((f) => f.repeated && f.resolvedType instanceof protobuf.Type && Array.isArray(message[f.name]) && (message[f.name] as unknown[]).length > 0);
+  const rest = type.create(message as Record<string, unknown>) as unknown as Record<string, unknown>;
+  for (const f of streamed) rest[f.name] = [];
+  const others = withoutDefaults(type, type.toObject(rest as unknown as protobuf.Message, TO_OBJECT));
+  let first = true;
+  write('{');
+  for (const f of fields) {
+    const isStreamed = streamed.includes(f);
+    if (!isStreamed && !(f.name in others)) continue;
+    write(`${first ? '' : ','}${JSON.stringify(f.name)}:`);
+    first = false;
+    if (!isStreamed) {
+      write(JSON.stringify(others[f.name]));
+      continue;
+    }
+    const elementType = f.resolvedType as protobuf.Type;
+    const list = message[f.name] as protobuf.Message[];
+    for (let i = 0; i < list.length; i++) {
+      write(`${i === 0 ? '[' : ','}${JSON.stringify(withoutDefaults(elementType, elementType.toObject(list[i]!, TO_OBJECT)))}`);
+    }
+    write(']');
+  }
+  write('}');
 }
 
 /** A gateway route: the method, its request and response types as reflection, and how it is carried. */
