@@ -91,9 +91,49 @@ export function buildServices(opts: ServiceOptions, streaming: readonly Streamin
   }
   if (opts.metricsText !== undefined) table.push([MEMBER_METRICS_PATH, s.metrics]);
   for (const [path, h] of opts.concurrencyMethods ?? []) table.push([path, h]);
-  const methods: ServedMethod[] = table.map(([path, h]) => ({ path, kind: 'unary', handler: { unary: h } }));
-  for (const m of streaming) methods.push({ path: m.path, kind: m.kind, handler: { stream: m.handler } });
+  const methods: ServedMethod[] = table.map(([path, h]) => ({ path, kind: 'unary', handler: { unary: learnerGuard(opts.member, path, h) } }));
+  for (const m of streaming) methods.push({ path: m.path, kind: m.kind, handler: { stream: learnerStreamGuard(opts.member, m.handler) } });
   return { methods };
+}
+
+/** Whether this member is a learner now (Raft's configuration as applied). */
+function isLearner(member: Member): boolean {
+  return member.configuration.learners.includes(member.memberId);
+}
+
+/**
+ * As etcd 3.4's interceptors: a learner serves Status and serializable Range only; anything else
+ * gets "rpc not supported for learner" (the client tries another member).
+ */
+function learnerGuard(member: Member, path: string, h: Handler): Handler {
+  if (path === '/etcdserverpb.Maintenance/Status' || path === MEMBER_METRICS_PATH) return h;
+  const learnerRefusal = toGrpcStatus(new EtcdError('NotSupportedForLearner'));
+  return (bytes, reply) => {
+    if (isLearner(member)) {
+      let serializableRange = false;
+      if (path === '/etcdserverpb.KV/Range') {
+        try {
+          serializableRange = pb.RangeRequest.decode(bytes).serializable === true;
+        } catch {
+          serializableRange = true; // the Range handler answers the malformed request as etcd does
+        }
+      }
+      if (!serializableRange) {
+        reply(learnerRefusal.code, undefined, learnerRefusal.message);
+        return;
+      }
+    }
+    h(bytes, reply);
+  };
+}
+
+/** A learner serves no streams (watch, keep-alive, lock, election), as etcd 3.4's stream interceptor. */
+function learnerStreamGuard(member: Member, h: StreamHandler): StreamHandler {
+  const learnerRefusal = toGrpcStatus(new EtcdError('NotSupportedForLearner'));
+  return (call) => {
+    if (isLearner(member)) call.end(learnerRefusal.code, learnerRefusal.message);
+    else h(call);
+  };
 }
 
 /** Maps an error to its gRPC status; unknown errors are logged with their cause. */

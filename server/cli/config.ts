@@ -12,6 +12,8 @@ export interface MemberConfig {
   readonly dataDir: string;
   readonly walDir: string;
   readonly snapshotCount: number;
+  /** Entries kept in the log after a snapshot, for followers a little behind (etcd 3.5's flag). */
+  readonly snapshotCatchUpEntries: number;
   readonly heartbeatIntervalMs: number;
   readonly electionTimeoutMs: number;
   readonly initialElectionTickAdvance: boolean;
@@ -163,6 +165,7 @@ function build(raw: ReadonlyMap<string, string>, warnings: string[]): MemberConf
     dataDir,
     walDir: get('wal-dir'),
     snapshotCount: num('snapshot-count'),
+    snapshotCatchUpEntries: num('experimental-snapshot-catchup-entries'),
     heartbeatIntervalMs,
     electionTimeoutMs,
     initialElectionTickAdvance: bool('initial-election-tick-advance'),

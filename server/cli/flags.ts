@@ -26,6 +26,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'data-dir', kind: 'string', default: '${name}.cairn', help: 'Path to the data directory.' },
   { name: 'wal-dir', kind: 'string', default: '', help: 'Path to the dedicated wal directory.' },
   { name: 'snapshot-count', kind: 'uint', default: '100000', help: 'Number of committed transactions to trigger a snapshot to disk.' },
+  { name: 'experimental-snapshot-catchup-entries', kind: 'uint', default: '5000', help: 'Number of entries for a slow follower to catch up after compacting the raft storage entries.' },
   { name: 'heartbeat-interval', kind: 'uint', default: '100', help: 'Time (in milliseconds) of a heartbeat interval.' },
   { name: 'election-timeout', kind: 'uint', default: '1000', help: 'Time (in milliseconds) for an election to timeout.' },
   { name: 'initial-election-tick-advance', kind: 'bool', default: 'true', help: 'Whether to fast-forward initial election ticks on boot for faster election.' },

@@ -215,6 +215,7 @@ async function run(data: MemberThreadData): Promise<void> {
     electionTimeoutMs: config.electionTimeoutMs,
     preVote: config.preVote,
     snapshotCount: config.snapshotCount,
+    snapshotCatchUpEntries: config.snapshotCatchUpEntries,
     store,
     applyEntry: (entryData) => applyInternalRequest(entryData, { kv: applier, leases: leaseApplier, quota, membership }),
     applyConfChange: (cc) => {

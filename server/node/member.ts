@@ -78,6 +78,8 @@ export interface MemberOptions {
   readonly electionTimeoutMs: number;
   readonly preVote: boolean;
   readonly snapshotCount: number;
+  /** Entries kept before the snapshot index for followers a little behind (default LIMITS.snapshotCatchUpEntries). */
+  readonly snapshotCatchUpEntries?: number;
   readonly store: MvccStore;
   readonly applyEntry: EntryApplier;
   readonly log: Logger;
@@ -802,7 +804,7 @@ export class Member {
     await this.store.flush();
     await this.store.sync();
     this.storage.createSnapshot(index, this.confState, new Uint8Array(0));
-    const keepFrom = Math.max(1, index - LIMITS.snapshotCatchUpEntries);
+    const keepFrom = Math.max(1, index - (this.opts.snapshotCatchUpEntries ?? LIMITS.snapshotCatchUpEntries));
     if (keepFrom > this.storage.firstIndex()) this.storage.compact(keepFrom);
     await this.wal.saveSnapshot({ index, term });
     await this.wal.releaseTo(keepFrom);
