@@ -212,9 +212,9 @@ async function start(config: MemberConfig, argv: readonly string[], log: Logger)
     call: callMember,
     servedPaths: ready.methods.map((m) => m.path),
     streamedPaths: ready.methods.filter((m) => m.kind !== 'unary').map((m) => m.path),
-    openStream: (methodPath, sink) => {
+    openStream: (methodPath, sink, metadata) => {
       const index = methodIndex.get(methodPath);
-      return index === undefined ? undefined : bridge.openStream(index, sink);
+      return index === undefined ? undefined : bridge.openStream(index, sink, metadata);
     },
     bodyBytesMax: 2 * config.maxRequestBytes + GRPC_OVERHEAD_BYTES,
   });

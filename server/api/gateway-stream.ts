@@ -32,8 +32,20 @@ import { GatewayInputError, HTTP_STATUS_BY_GRPC_CODE, messageFromJson, messageTo
 type Request = Parameters<HttpHandler>[0];
 type Response = Parameters<HttpHandler>[1];
 
-/** Opens a streaming call in the member; undefined when too many streams are open. */
-export type StreamOpener = (path: string, sink: StreamSink) => StreamHandle | undefined;
+/**
+ * Opens a streaming call in the member; undefined when too many streams are open. `metadata`: the
+ * request headers the member's services read (`hasleader`).
+ */
+export type StreamOpener = (path: string, sink: StreamSink, metadata?: Readonly<Record<string, string>>) => StreamHandle | undefined;
+
+/**
+ * grpc-gateway passes `Grpc-Metadata-<name>` request headers on as gRPC metadata; the one the
+ * member reads is etcd's `hasleader` (clientv3.WithRequireLeader).
+ */
+function streamMetadata(req: Request): Record<string, string> | undefined {
+  const hasLeader = req.headers['grpc-metadata-hasleader'];
+  return typeof hasLeader === 'string' ? { hasleader: hasLeader } : undefined;
+}
 
 export type StreamShape = 'bidi' | 'server-stream' | 'unary-over-stream';
 
@@ -108,7 +120,7 @@ class JsonResponseStream implements StreamSink {
     }
     const httpCode = HTTP_STATUS_BY_GRPC_CODE[status] ?? 500;
     const chunk = JSON.stringify({ error: { grpc_code: status, http_code: httpCode, message: message ?? '', http_status: STATUS_CODES[httpCode] ?? '' } });
-    if (!this.started) this.res.writeHead(httpCode, { 'content-type': 'application/json', 'grpc-metadata-content-type': 'application/grpc' });
+    if (!this.started) this.res.writeHead(httpCode, { 'content-type': 'application/json' });
     this.res.end(chunk);
   }
 }
@@ -156,7 +168,7 @@ function serveBidi(route: StreamRoute, req: Request, res: Response, openStream: 
   let done = false;
 
   const open = (): boolean => {
-    handle = openStream(route.path, out);
+    handle = openStream(route.path, out, streamMetadata(req));
     if (handle === undefined) {
       done = true;
       out.ended = true;
@@ -235,7 +247,7 @@ async function serveServerStream(route: StreamRoute, req: Request, res: Response
   const request = await oneRequest(route, req, res, bodyBytesMax);
   if (request === undefined) return;
   const out = new JsonResponseStream(route.response, res);
-  const handle = openStream(route.path, out);
+  const handle = openStream(route.path, out, streamMetadata(req));
   if (handle === undefined) {
     sendError(res, RESOURCE_EXHAUSTED, TOO_MANY, 'call');
     return;
@@ -274,7 +286,7 @@ async function serveUnaryOverStream(route: StreamRoute, req: Request, res: Respo
       }
     },
   };
-  const handle = openStream(route.path, out);
+  const handle = openStream(route.path, out, streamMetadata(req));
   if (handle === undefined) {
     sendError(res, RESOURCE_EXHAUSTED, TOO_MANY, 'call');
     return;
