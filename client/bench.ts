@@ -2,11 +2,17 @@
  * Put and get throughput through this SDK, the `etcd3` npm client and raw grpc-js unary calls
  * (protobufjs codecs, no retries, no options), against the same server in one run, with ratios.
  *
- *   node scripts/build.js && node dist/client/bench.js [--targets cairn,etcd] [--seconds 4] [--concurrency 64] [--rounds 2]
+ *   node scripts/build.js && node dist/client/bench.js [--targets cairn,etcd] [--seconds 4] [--concurrency 64] [--rounds 3]
+ *       [--drivers sdk,etcd3,raw[,sdk-grpcjs]] [--workloads put,get] [--warmup-ms 1000] [--verbose]
  *
  * Each measurement is a closed loop: `concurrency` requests in flight on one client, each sending
  * the next when the previous completes, for `seconds` after a 1 s warm-up. Clients take turns in
- * every round (sdk, etcd3, raw, then the next round); a figure is the median over rounds.
+ * every round, the order rotated each round, so with `rounds` a multiple of the number of drivers
+ * each driver runs in each position equally often (the server's throughput drifts as its store
+ * grows, and etcd pauses for a snapshot every 100,000 writes: an unbalanced order favours
+ * whichever client runs first). A figure is the median over rounds. `--verbose` prints every
+ * measurement, with the snapshots the server logged meanwhile. For a CPU profile of one client:
+ * `node --cpu-prof dist/client/bench.js --targets etcd --drivers sdk --workloads put`.
  */
 import * as grpc from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
@@ -14,21 +20,33 @@ import { etcdserverpb as pb } from '../proto/index';
 import { startMember, Member, MemberKind } from '../test/harness/member';
 import { Client } from './index';
 
+type DriverName = 'sdk' | 'etcd3' | 'raw' | 'sdk-grpcjs';
+
 interface Args {
   targets: MemberKind[];
   seconds: number;
   concurrency: number;
   rounds: number;
+  drivers: DriverName[];
+  workloads: ('put' | 'get')[];
+  verbose: boolean;
+  warmupMs: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { targets: ['cairn', 'etcd'], seconds: 4, concurrency: 64, rounds: 2 };
+  const args: Args = { targets: ['cairn', 'etcd'], seconds: 4, concurrency: 64, rounds: 3, drivers: ['sdk', 'etcd3', 'raw'], workloads: ['put', 'get'], verbose: false, warmupMs: 1000 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1] ?? ''];
-    if (flag === '--targets') args.targets = value.split(',') as MemberKind[];
+    if (flag === '--verbose') {
+      args.verbose = true;
+      i--;
+    } else if (flag === '--targets') args.targets = value.split(',') as MemberKind[];
+    else if (flag === '--drivers') args.drivers = value.split(',') as DriverName[];
+    else if (flag === '--workloads') args.workloads = value.split(',') as ('put' | 'get')[];
     else if (flag === '--seconds') args.seconds = Number(value);
     else if (flag === '--concurrency') args.concurrency = Number(value);
     else if (flag === '--rounds') args.rounds = Number(value);
+    else if (flag === '--warmup-ms') args.warmupMs = Number(value);
     else throw new Error(`unknown flag ${flag}`);
   }
   return args;
@@ -44,6 +62,12 @@ const key = (i: number): string => `bench/${String(i % keySpace).padStart(6, '0'
 function sdkDriver(endpoint: string): Driver {
   const c = new Client({ endpoints: endpoint });
   return { name: 'sdk', put: (i) => c.put(key(i), value), get: (i) => c.get(key(i)).buffer(), close: () => c.close() };
+}
+
+/** The SDK with its unary calls on grpc-js instead of its own HTTP/2 transport (for comparison). */
+function sdkGrpcJsDriver(endpoint: string): Driver {
+  const c = new Client({ endpoints: endpoint, unaryTransport: 'grpc-js' });
+  return { name: 'sdk-grpcjs', put: (i) => c.put(key(i), value), get: (i) => c.get(key(i)).buffer(), close: () => c.close() };
 }
 
 function etcd3Driver(endpoint: string): Driver {
@@ -97,29 +121,42 @@ const median = (xs: number[]): number => {
 async function benchTarget(kind: MemberKind, args: Args): Promise<void> {
   const member: Member = await startMember({ kind });
   try {
-    const drivers = [sdkDriver(member.endpoint), etcd3Driver(member.endpoint), rawDriver(member.endpoint)];
+    const make = { sdk: sdkDriver, etcd3: etcd3Driver, raw: rawDriver, 'sdk-grpcjs': sdkGrpcJsDriver };
+    const drivers = args.drivers.map((d) => make[d](member.endpoint));
     // Fill the key space so gets find their keys.
-    await Promise.all(Array.from({ length: 32 }, async (_, w) => { for (let i = w; i < keySpace; i += 32) await drivers[2]!.put(i); }));
-    for (const workload of ['put', 'get'] as const) {
+    const filler = rawDriver(member.endpoint);
+    await Promise.all(Array.from({ length: 32 }, async (_, w) => { for (let i = w; i < keySpace; i += 32) await filler.put(i); }));
+    filler.close();
+    const snapshots = (): number => (member.output().match(/triggering snapshot|saved snapshot/g) ?? []).length;
+    for (const workload of args.workloads) {
       const rates = new Map<string, number[]>(drivers.map((d) => [d.name, []]));
       const cpus = new Map<string, number[]>(drivers.map((d) => [d.name, []]));
+      // One unmeasured pass over every driver first: JIT and the server's first writes (etcd's bolt
+      // file grows in steps early on) would otherwise count against whichever client runs first.
+      for (const d of drivers) await closedLoop(d[workload], args.concurrency, Math.max(args.warmupMs, 1_000));
       for (let round = 0; round < args.rounds; round++) {
         // Rotate the order each round so that no client always runs first.
         for (let k = 0; k < drivers.length; k++) {
           const d = drivers[(round + k) % drivers.length]!;
-          await closedLoop(d[workload], args.concurrency, 1_000); // warm-up
+          if (args.warmupMs > 0) await closedLoop(d[workload], args.concurrency, args.warmupMs); // refill the pipeline
+          const snapsBefore = snapshots();
           const r = await closedLoop(d[workload], args.concurrency, args.seconds * 1000);
+          if (args.verbose) {
+            const snaps = snapshots() - snapsBefore;
+            console.log(`  round ${round} ${workload} ${d.name.padEnd(11)} ${r.rate.toFixed(0).padStart(6)}/s ${r.cpuUs.toFixed(0).padStart(4)} µs CPU/op${snaps > 0 ? ` (server snapshot log lines: ${snaps})` : ''}`);
+          }
           rates.get(d.name)!.push(r.rate);
           cpus.get(d.name)!.push(r.cpuUs);
         }
       }
       const m = new Map([...rates].map(([name, xs]) => [name, median(xs)]));
       const cpu = new Map([...cpus].map(([name, xs]) => [name, median(xs)]));
-      const sdk = m.get('sdk')!;
+      const sdk = m.get('sdk');
+      const ratio = (other: string): string => (sdk !== undefined && m.has(other) ? `${(sdk / m.get(other)!).toFixed(2)}x` : '-');
       console.log(
         `${kind.padEnd(5)} ${workload.padEnd(3)} c=${args.concurrency}: ` +
           [...m].map(([name, v]) => `${name} ${v.toFixed(0)}/s (${cpu.get(name)!.toFixed(0)} µs client CPU/op)`).join(', ') +
-          ` | sdk/etcd3 ${(sdk / m.get('etcd3')!).toFixed(2)}x, sdk/raw ${(sdk / m.get('raw grpc-js')!).toFixed(2)}x`,
+          ` | sdk/etcd3 ${ratio('etcd3')}, sdk/raw ${ratio('raw grpc-js')}`,
       );
     }
     for (const d of drivers) d.close();

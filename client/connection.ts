@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
 import { etcdserverpb as pb } from '../proto/index';
 import { MethodDescriptor, methodByPath } from '../proto/methods';
+import { UnaryTransport } from './unary-transport';
 import {
   AbortedError,
   AuthOldRevisionError,
@@ -22,6 +23,7 @@ import {
   UnavailableError,
   fromGrpcError,
 } from './errors';
+import { GrpcStatus } from '../proto/grpc-status';
 
 /** TLS material: PEM text or bytes, or a path to a PEM file. */
 export type PemSource = string | Buffer | { path: string };
@@ -49,8 +51,14 @@ export interface ConnectionOptions {
   retry?: { attemptsMax?: number; backoffMs?: number; backoffMaxMs?: number };
   /** Watches (and the keep-alive stream) ask for `hasleader`: the server cancels them when it loses its leader, and the client moves on. Default false. */
   requireLeader?: boolean;
-  /** Extra grpc-js channel options. */
+  /** Extra grpc-js channel options (streams always, unary calls with `unaryTransport: 'grpc-js'`). */
   grpcOptions?: grpc.ChannelOptions;
+  /**
+   * How unary calls travel: `'http2'` (default) sends them straight on `node:http2`, one session
+   * per endpoint, at about half the client CPU of `@grpc/grpc-js`; `'grpc-js'` uses grpc-js channels
+   * as streams do (and honours `grpcOptions`). Watches, keep-alives and lock calls always use grpc-js.
+   */
+  unaryTransport?: 'http2' | 'grpc-js';
 }
 
 /** Options every call takes. */
@@ -74,6 +82,8 @@ export class Endpoint {
   constructor(
     readonly url: string,
     readonly client: grpc.Client,
+    /** The lean unary transport, unless the client asked for grpc-js. */
+    readonly unary: UnaryTransport | undefined,
   ) {}
 }
 
@@ -160,10 +170,12 @@ function readPem(source: PemSource | undefined, name: string): Buffer | null {
   return pem;
 }
 
-function tlsCredentials(tls: ConnectionOptions['tls']): grpc.ChannelCredentials {
-  const ca = readPem(tls?.ca, 'tls.ca');
-  const key = readPem(tls?.key, 'tls.key');
-  const cert = readPem(tls?.cert, 'tls.cert');
+function readTls(tls: ConnectionOptions['tls']): { ca: Buffer | null; cert: Buffer | null; key: Buffer | null } {
+  return { ca: readPem(tls?.ca, 'tls.ca'), key: readPem(tls?.key, 'tls.key'), cert: readPem(tls?.cert, 'tls.cert') };
+}
+
+function tlsCredentials(pems: { ca: Buffer | null; cert: Buffer | null; key: Buffer | null }): grpc.ChannelCredentials {
+  const { ca, key, cert } = pems;
   try {
     // grpc-js builds the secure context here: a bad certificate or a key that does not match fails now.
     return grpc.credentials.createSsl(ca, key, cert);
@@ -259,7 +271,11 @@ export class Connection {
     ] as const) {
       if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new InvalidArgumentError(`${name} must be a non-negative number`);
     }
-    const credentials = secure ? tlsCredentials(options.tls) : grpc.credentials.createInsecure();
+    if (options.unaryTransport !== undefined && options.unaryTransport !== 'http2' && options.unaryTransport !== 'grpc-js') {
+      throw new InvalidArgumentError(`unaryTransport must be 'http2' or 'grpc-js'`);
+    }
+    const pems = secure ? readTls(options.tls) : undefined;
+    const credentials = pems !== undefined ? tlsCredentials(pems) : grpc.credentials.createInsecure();
     const ka = options.keepalive;
     const channelOptions: grpc.ChannelOptions = {
       'grpc.max_receive_message_length': -1,
@@ -275,7 +291,21 @@ export class Connection {
           }),
       ...options.grpcOptions,
     };
-    this.endpoints = parsed.map((p, i) => new Endpoint(urls[i]!, new grpc.Client(p.address, credentials, channelOptions)));
+    const lean = (options.unaryTransport ?? 'http2') === 'http2';
+    this.endpoints = parsed.map(
+      (p, i) =>
+        new Endpoint(
+          urls[i]!,
+          new grpc.Client(p.address, credentials, channelOptions),
+          lean
+            ? new UnaryTransport({
+                address: p.address,
+                ...(pems === undefined ? {} : { tls: pems }),
+                ...(ka === undefined ? {} : { keepalive: { timeMs: ka.timeMs ?? 30_000, timeoutMs: ka.timeoutMs ?? 10_000 } }),
+              })
+            : undefined,
+        ),
+    );
     this.requireLeader = options.requireLeader ?? false;
     this.callTimeoutMs = options.callTimeoutMs;
     this.attemptsMax = options.retry?.attemptsMax ?? 5;
@@ -330,7 +360,10 @@ export class Connection {
     this.closed = true;
     for (const hook of [...this.closeHooks]) hook();
     this.closeHooks.clear();
-    for (const ep of this.endpoints) ep.client.close();
+    for (const ep of this.endpoints) {
+      ep.client.close();
+      ep.unary?.close();
+    }
   }
 
   /** Throws ClientClosedError after close. */
@@ -386,7 +419,7 @@ export class Connection {
     for (let attempt = 1; ; attempt++) {
       const ep = this.pick();
       try {
-        const md = withToken ? await this.metadata() : new grpc.Metadata();
+        const md = withToken ? await this.metadata() : undefined;
         const res = await this.callOnce<Res>(ep, method, bytes, md, deadline, signal);
         this.markUp(ep);
         return res;
@@ -418,10 +451,26 @@ export class Connection {
     ep: Endpoint,
     method: MethodDescriptor,
     bytes: Buffer,
-    md: grpc.Metadata,
+    md: grpc.Metadata | undefined,
     deadline: number | undefined,
     signal: AbortSignal | undefined,
   ): Promise<Res> {
+    if (ep.unary !== undefined) {
+      const headers: Record<string, string> = {};
+      if (md !== undefined) for (const [k, v] of Object.entries(md.getMap())) headers[k] = typeof v === 'string' ? v : v.toString('base64');
+      return ep.unary.call(method.path, bytes, headers, deadline, signal).then(
+        (body) => {
+          try {
+            return method.responseType.decode(body) as Res;
+          } catch (e) {
+            throw { code: GrpcStatus.INTERNAL, details: `failed to parse the response: ${(e as Error).message}`, message: 'response decode failed' };
+          }
+        },
+        (err: unknown) => {
+          throw signal?.aborted ? new AbortedError(signal.reason) : err;
+        },
+      );
+    }
     return new Promise<Res>((resolve, reject) => {
       const decode = method.responseType.decode;
       let onAbort: (() => void) | undefined;
@@ -430,7 +479,7 @@ export class Connection {
         identity,
         (b: Buffer) => decode(b) as Res,
         bytes,
-        md,
+        md ?? new grpc.Metadata(),
         deadline === undefined ? {} : { deadline },
         (err, res) => {
           if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
