@@ -184,6 +184,9 @@ async function membershipScenario(kind: MemberKind, cleanup: Member[]): Promise<
   const after = await memberList(leader.endpoint);
   transcript.push(`members after remove: ${after.length}, learners: ${after.filter((m) => m.isLearner === 'true').length}`);
   expect(after.map((m) => m.id)).not.toContain(victimId);
+  // The removed member learns it from its peers and stops.
+  const victimStopped = await eventually(async () => (victim.running() ? undefined : true), 20_000);
+  expect(victimStopped).toBe(true);
   const survivors = all.filter((m) => m !== victim);
   expect((await etcdctl(m4.endpoint, ['put', 'after-remove', 'yes'], { timeoutMs: 10_000 })).code).toBe(0);
   for (const m of survivors) {

@@ -190,6 +190,9 @@ async function run(data: MemberThreadData): Promise<void> {
     clusterId: identity.clusterId,
     members: membership.stored ? memberList : identity.members,
     describeMembers: () => memberList.map((m) => ({ id: m.id.toString(16), name: m.name, peerUrls: m.peerUrls, clientUrls: m.clientUrls, isLearner: m.isLearner })),
+    isRemoved: (id) => membership.isRemoved(id),
+    // As etcd: a member removed from the cluster stops once a peer tells it so.
+    onRemoved: () => fatal(new Error('the member has been permanently removed from the cluster')),
     log,
   });
   let removedSelf = false;

@@ -42,6 +42,10 @@ export async function startPeers(opts: {
   members: readonly MemberInfo[];
   /** What `GET /members` answers: the member list, for members that join. */
   describeMembers: () => unknown;
+  /** Members removed from the cluster (refused with 410, so that they stop). */
+  isRemoved: (id: MemberId) => boolean;
+  /** Another member says this one was removed from the cluster. */
+  onRemoved: () => void;
   log: Logger;
 }): Promise<Peers> {
   const others = opts.members.filter((m) => m.id !== opts.memberId && m.peerUrls.length > 0);
@@ -58,6 +62,8 @@ export async function startPeers(opts: {
     onUnreachable: (id) => sink?.reportUnreachable(id),
     onSnapshotStatus: (id, ok) => sink?.reportSnapshot(id, ok),
     members: opts.describeMembers,
+    isRemovedPeer: opts.isRemoved,
+    onRemoved: opts.onRemoved,
     log: opts.log,
   });
   await transport.start();

@@ -27,6 +27,8 @@ export interface LaneOptions {
   readonly logFields: object;
   /** Messages were lost (queue emptied by a failure, or a connection with writes in flight broke). */
   readonly onLoss: () => void;
+  /** The peer answered 410: it has removed this member from the cluster. */
+  readonly onRemoved?: () => void;
 }
 
 interface Queued {
@@ -170,6 +172,7 @@ export class Lane {
       if (gen !== this.generation) return;
       const status = headers[':status'];
       if (status !== 200) {
+        if (status === 410) this.opts.onRemoved?.();
         this.fail(gen, new Error(`peer refused the stream: ${status} ${String(headers[HEADER_ERROR] ?? '')}`));
         return;
       }

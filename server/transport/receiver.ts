@@ -31,6 +31,8 @@ export interface ReceiverOptions {
   readonly memberId: bigint;
   readonly clusterId: bigint;
   readonly isKnownPeer: (id: bigint) => boolean;
+  /** Members removed from the cluster: answered 410 (Gone), so that they stop. */
+  readonly isRemovedPeer?: (id: bigint) => boolean;
   readonly onMessage: (m: Message) => void;
   readonly limits: TransportLimits;
   readonly log: TransportLogger;
@@ -74,6 +76,10 @@ export class Receiver {
     const to = parseId(headers[HEADER_TO]);
     if (to !== this.opts.memberId) {
       this.refuse(stream, 412, `member ID mismatch: this is ${formatId(this.opts.memberId)}, the stream is for ${String(headers[HEADER_TO])}`, fields);
+      return;
+    }
+    if (from !== undefined && this.opts.isRemovedPeer?.(from) === true) {
+      this.refuse(stream, 410, `member ${formatId(from)} has been removed from the cluster`, fields);
       return;
     }
     if (from === undefined || !this.opts.isKnownPeer(from)) {

@@ -40,6 +40,10 @@ export interface PeerTransportOptions {
   readonly limits?: Partial<TransportLimits>;
   /** What `GET /members` answers (the cluster's member list); absent: not served. */
   readonly members?: () => unknown;
+  /** Members removed from the cluster (their streams are refused with 410). */
+  readonly isRemovedPeer?: (id: bigint) => boolean;
+  /** A peer answered 410: this member was removed from the cluster. */
+  readonly onRemoved?: () => void;
 }
 
 interface Peer {
@@ -79,6 +83,7 @@ export class PeerTransport {
       limits: this.limits,
       log: this.log,
       members: opts.members,
+      isRemovedPeer: opts.isRemovedPeer,
     });
     for (const [id, urls] of opts.peers) this.addPeer(id, urls);
   }
@@ -154,6 +159,9 @@ export class PeerTransport {
         log: this.log,
         logFields,
         onLoss: () => this.reportUnreachable(id),
+        onRemoved: () => {
+          if (this.state !== 'closed') this.opts.onRemoved?.();
+        },
       });
     const peer: Peer = { id, urls, msg: lane('msg'), app: lane('app'), snapshot: undefined };
     this.peers.set(id, peer);

@@ -9,7 +9,7 @@
  *   after it has verified and delivered it, 4xx with `cairn-error` otherwise.
  * - `GET /members`: the cluster's member list as JSON, with `cairn-cluster-id` (a member joining
  *   with --initial-cluster-state existing learns its ID and the cluster's from it).
- * Refusals: 412 cluster ID or recipient mismatch, 403 unknown sender, 400 bad protocol or body,
+ * Refusals: 412 cluster ID or recipient mismatch, 410 a sender removed from the cluster, 403 unknown sender, 400 bad protocol or body,
  * 413 over a size limit, 404 unknown path.
  */
 export const PROTOCOL_VERSION = '1';
