@@ -4,7 +4,7 @@
  * after close.
  */
 import * as net from 'node:net';
-import { AbortedError, ClientClosedError, DeadlineExceededError, UnavailableError } from './index';
+import { AbortedError, ClientClosedError, DeadlineExceededError, FutureRevisionError, InvalidArgumentError, UnavailableError, op } from './index';
 import { TARGETS, freshPrefix, useMember } from './testing/targets';
 import { freePort } from '../test/harness/ports';
 
@@ -67,6 +67,36 @@ describe.each(TARGETS.kv)('connection against %s', (kind) => {
       setTimeout(() => ac.abort(), 50);
       await expect(pending).rejects.toBeInstanceOf(AbortedError);
       await expect(c.put('k', 'v', { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortedError);
+    } finally {
+      hole.close();
+    }
+  });
+
+  test('both unary transports (http2, grpc-js) give the same answers and typed errors; keepalive pings are answered', async () => {
+    const p = freshPrefix('transports');
+    const lean = fx.client({ keepalive: { timeMs: 100, timeoutMs: 2_000 } });
+    const grpcjs = fx.client({ unaryTransport: 'grpc-js' });
+    const first = await lean.put(`${p}k`, 'a');
+    const second = await grpcjs.put(`${p}k`, 'b');
+    expect(second.revision).toBe(first.revision + 1n);
+    for (const c of [lean, grpcjs]) {
+      expect(await c.get(`${p}k`)).toBe('b');
+      expect((await c.get(`${p}k`).revision(first.revision).kv())?.value.toString()).toBe('a');
+      await expect(c.get(`${p}k`).revision(second.revision + 100n)).rejects.toBeInstanceOf(FutureRevisionError);
+      const t = await c.if(`${p}k`, 'value', '==', 'b').then(op.get(`${p}k`)).commit();
+      expect(t.succeeded).toBe(true);
+    }
+    await new Promise((r) => setTimeout(r, 350)); // several keepalive pings, answered
+    expect(await lean.get(`${p}k`)).toBe('b');
+    expect(() => fx.client({ unaryTransport: 'grpc' as never })).toThrow(InvalidArgumentError);
+    // A server that accepts the connection but never answers: without a deadline only keepalive
+    // notices (the unanswered ping drops the session), and the call fails instead of hanging.
+    const hole = await blackhole();
+    try {
+      const silent = fx.client({ endpoints: [hole.endpoint], callTimeoutMs: undefined, keepalive: { timeMs: 100, timeoutMs: 100 }, retry: { attemptsMax: 2 } });
+      const t0 = Date.now();
+      await expect(silent.get('k')).rejects.toBeInstanceOf(UnavailableError);
+      expect(Date.now() - t0).toBeLessThan(5_000);
     } finally {
       hole.close();
     }
