@@ -7,7 +7,7 @@
  */
 import type { FailoverScenarioResult } from './failover';
 import { Histogram } from './histogram';
-import { integer, mib, ms, pairedRatio, ratio } from './markdown';
+import { failedPuts, integer, mib, ms, pairedRatio, ratio } from './markdown';
 import { collectErrors, ComparisonReport, LoadScenarioResult, median, MemoryScenarioResult, summarise } from './results';
 import type { WatchMemoryScenarioResult } from './watch-memory';
 
@@ -271,7 +271,7 @@ function loadSection(s: LoadScenarioResult): string {
 function failoverSection(s: FailoverScenarioResult): string {
   const bars = s.targets.map((t) => {
     const ok = t.samples.flatMap((x) => (x.recoveryMs === null ? [] : [x.recoveryMs]));
-    return { label: t.target, value: median(ok), note: `(each: ${t.samples.map((x) => (x.recoveryMs === null ? 'none' : integer(x.recoveryMs))).join(', ')} ms)` };
+    return { label: t.target, value: median(ok), note: `(each: ${t.samples.map((x) => (x.recoveryMs === null ? 'none' : integer(x.recoveryMs))).join(', ')} ms; failed puts: ${failedPuts(t)})` };
   });
   return `<section class="scenario" id="scenario-failover" data-scenario="failover"><h2>failover</h2><p class="title">${escapeHtml(s.title)}</p><div class="charts">${barChart('failover-chart', 'kill -9 leader → next successful write (median)', bars, (v) => `${integer(v)} ms`)}</div></section>`;
 }
