@@ -80,6 +80,9 @@ export async function createClientListener(opts: ClientListenerOptions): Promise
   // The compatibility API only for non-gRPC streams: a server that never listens, fed by hand.
   const compat = http2.createServer(opts.http1 as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
   const h1 = http.createServer(opts.http1 as http.RequestListener);
+  // A gateway watch may send its request body for as long as it watches: no whole-request timeout
+  // (Node's default cuts a request off after 5 minutes). Headers still have to arrive in time.
+  h1.requestTimeout = 0;
 
   const sessions = new Set<http2.ServerHttp2Session>();
   const sockets = new Set<net.Socket>();

@@ -60,6 +60,25 @@ describe.each(kinds)('mvcc store on the %s backend', (kind) => {
     dir = kind === 'level' ? await freshDir() : undefined;
   });
 
+  test('events stop at a byte bound too, after whole revisions, flushed or not', async () => {
+    const store = await open();
+    for (let i = 0; i < 10; i++) {
+      const w = store.write();
+      w.put(Buffer.from(`big-${i}`), Buffer.alloc(1000, 0x61), 0n);
+      w.end();
+      if (i === 4) await store.flush(); // revisions 2..6 in the backend, 7..11 pending
+    }
+    const first = await store.events({ fromRevision: 2, toRevision: 11, limit: 1000, bytesLimit: 2500 });
+    expect(first.events.map((e) => e.modRevision)).toEqual([2, 3, 4]);
+    expect(first.nextRevision).toBe(5);
+    const pending = await store.events({ fromRevision: 7, toRevision: 11, limit: 1000, bytesLimit: 1500 });
+    expect(pending.events.map((e) => e.modRevision)).toEqual([7, 8]);
+    expect(pending.nextRevision).toBe(9);
+    const all = await store.events({ fromRevision: 2, toRevision: 11, limit: 1000 });
+    expect(all.events).toHaveLength(10);
+    await store.close();
+  });
+
   test('a fresh store is at revision 1 and the first write gets revision 2', async () => {
     const store = await open();
     expect(store.currentRevision).toBe(1);

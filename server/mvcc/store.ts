@@ -404,8 +404,12 @@ class Store implements MvccStore {
     const events: MvccEvent[] = [];
     const header: StoredHeader = { tombstone: false, key: '', createRevision: 0, version: 0 };
     let examined = 0;
+    let examinedBytes = 0;
+    const bytesLimit = query.bytesLimit ?? Infinity;
+    const enough = (): boolean => examined >= query.limit || examinedBytes >= bytesLimit;
     let nextRevision = from;
     const take = (main: number, stored: Uint8Array): void => {
+      examinedBytes += stored.length;
       readStoredHeader(stored, header);
       if (match(header.key)) {
         events.push({ type: header.tombstone ? 'delete' : 'put', key: header.key, modRevision: main, kv: asBuffer(stored).subarray(1) });
@@ -419,7 +423,7 @@ class Store implements MvccStore {
       scan: for await (const chunk of this.backend.scan({ gte: revisionKey(from, 0), lt, values: true, chunkSize })) {
         for (const [key, value] of chunk) {
           const main = revisionKeyMain(key);
-          if (main !== nextRevision - 1 && examined >= query.limit) {
+          if (main !== nextRevision - 1 && enough()) {
             full = true;
             nextRevision = main;
             break scan;
@@ -432,7 +436,7 @@ class Store implements MvccStore {
     }
     if (!full) {
       for (const [main, values] of fromPending) {
-        if (examined >= query.limit) break;
+        if (enough()) break;
         for (const stored of values) take(main, stored);
         nextRevision = main + 1;
       }

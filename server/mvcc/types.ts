@@ -129,6 +129,8 @@ export interface EventsQuery {
    * examined: a batch always holds whole revisions, so it may exceed the limit by one revision.
    */
   readonly limit: number;
+  /** Also stop after the revision at which this many bytes of stored changes have been examined. */
+  readonly bytesLimit?: number;
 }
 
 /** A bounded slice of history. */

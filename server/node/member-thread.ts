@@ -263,7 +263,7 @@ async function run(data: MemberThreadData): Promise<void> {
     log.info({ revision: store.currentRevision, compactRevision: store.compactRevision, leases: leases.leases, members: memberList.length }, 'reloaded the state machine from the snapshot');
   };
   const concurrency = new ConcurrencyService({ member, store, maxRequestBytes: config.maxRequestBytes, log });
-  const memberMetrics = new MemberMetrics({ member, store: { dbSize: () => store.dbSize(), keyCount: () => store.read().range(Buffer.from([0]), Buffer.from([0]), { countOnly: true }).count } }, diskMetrics);
+  const memberMetrics = new MemberMetrics({ member, store: { dbSize: () => store.dbSize(), keyCount: () => store.read().range(Buffer.from([0]), Buffer.from([0]), { countOnly: true }).count }, watch: watchService.hub }, diskMetrics);
   const services = buildServices({ member, store, applier, maxTxnOps: config.maxTxnOps, maxRequestBytes: config.maxRequestBytes, log, leaseMethods: leaseService.unaryMethods, metricsText: () => memberMetrics.text(), concurrencyMethods: concurrency.unaryMethods, quota, cluster }, [leaseService.keepAliveMethod, watchService.method, ...concurrency.streamingMethods]);
   const server = (callServer = new CallServer(
     port,

@@ -189,6 +189,7 @@ export class WatchHub {
         toRevision: current,
         keyRange: chosen.length === 1 ? chosen[0]!.range : undefined,
         limit: this.changesPerBatch,
+        bytesLimit: WATCH_LIMITS.catchUpBytesPerBatch,
       });
     } catch (err) {
       // Compacted while reading: the next batch sends compact_revision.
