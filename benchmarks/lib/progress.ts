@@ -81,8 +81,10 @@ export class Progress {
     return (n: number) => {
       const now = performance.now();
       // The rate over the last progress interval (completions are reported about once a second).
-      if (n > last.completed && now > last.at) rate = ((n - last.completed) * 1000) / (now - last.at);
-      last = { at: now, completed: n };
+      if (now - last.at >= 200) {
+        rate = ((n - last.completed) * 1000) / (now - last.at);
+        last = { at: now, completed: n };
+      }
       completed = n;
       refresh();
     };
@@ -103,6 +105,7 @@ export class Progress {
 
   stop(): void {
     this.endRun();
+    this.multi?.update(); // draws once more: lines logged since the last frame are written then
     this.multi?.stop();
   }
 }
