@@ -133,6 +133,11 @@ export class EtcdError extends Error {
 }
 
 /** True when `err` is an `EtcdError`, of `kind` when given. */
+/** Whether `kind` names an etcd error (an error kind that crossed a process boundary as text). */
+export function isEtcdErrorKind(kind: string): kind is EtcdErrorKind {
+  return Object.prototype.hasOwnProperty.call(ETCD_ERRORS, kind);
+}
+
 export function isEtcdError(err: unknown, kind?: EtcdErrorKind): err is EtcdError {
   return err instanceof EtcdError && (kind === undefined || err.kind === kind);
 }

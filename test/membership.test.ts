@@ -163,9 +163,11 @@ async function membershipScenario(kind: MemberKind, cleanup: Member[]): Promise<
   await run(leader.endpoint, ['member', 'update', 'abcdef0123456789', '--peer-urls=http://127.0.0.1:1']);
   await run(leader.endpoint, ['member', 'add', 'second-learner', '--peer-urls=http://127.0.0.1:2', '--learner']);
 
-  // Promote (once the learner has caught up: until then etcd refuses with "not in sync").
+  // Promote (once the learner has caught up: until then etcd refuses with "not in sync"), through a
+  // follower: it forwards the request to the leader, which alone knows how far the learner is.
+  const aFollower = members.find((m) => m !== leader)!;
   const promoted = await eventually(async () => {
-    const r = await etcdctl(leader.endpoint, ['member', 'promote', id4], { timeoutMs: 10_000 });
+    const r = await etcdctl(aFollower.endpoint, ['member', 'promote', id4], { timeoutMs: 10_000 });
     if (r.code !== 0) expect(r.stderr).toContain('can only promote a learner member which is in sync with leader');
     return r.code === 0 ? r.stdout : undefined;
   }, 20_000);

@@ -22,6 +22,11 @@ export interface ClusterControlOptions {
   readonly activeSince: (id: bigint) => number | undefined;
   readonly strictReconfigCheck: boolean;
   readonly clock?: () => number;
+  /**
+   * Asks the leader to promote `id` (on a follower: only the leader knows how far a learner's log
+   * is, so etcd's followers forward MemberPromote to it). Resolves with the member list after it.
+   */
+  readonly forwardPromote?: (leader: MemberInfo, id: bigint) => Promise<MemberInfo[]>;
 }
 
 /** A peer URL as etcd accepts it in a member request: http(s)://host:port, nothing more. */
@@ -118,9 +123,14 @@ export class ClusterControl {
     const existing = this.opts.membership.get(id);
     if (existing === undefined) throw new EtcdError('MemberNotFound');
     if (!existing.isLearner) throw new EtcdError('MemberNotLearner');
-    // Only the leader knows how far the learner's log is (etcd forwards the request to it).
+    // Only the leader knows how far the learner's log is: a follower forwards the request to it.
     const progress = this.opts.member.replicationProgress();
-    if (progress === undefined) throw new EtcdError('NotLeader');
+    if (progress === undefined) {
+      const leader = this.opts.membership.get(this.opts.member.leader);
+      if (leader === undefined || this.opts.forwardPromote === undefined) throw new EtcdError(this.opts.member.leader === 0n ? 'NoLeader' : 'NotLeader');
+      const members = await this.opts.forwardPromote(leader, id);
+      return { member: members.find((m) => m.id === id), members };
+    }
     const leaderMatch = progress.get(this.opts.member.memberId)?.match ?? 0;
     const learnerMatch = progress.get(id)?.match ?? 0;
     if (learnerMatch < leaderMatch * LEARNER_READY_PERCENT) throw new EtcdError('LearnerNotReady');

@@ -20,7 +20,8 @@ import { startPeers, type Peers } from './peers';
 import { Membership, publishAttributes } from './membership';
 import { ClusterControl } from './cluster-control';
 import { backendSnapshots, finishStagedSnapshot } from './backend-snapshots';
-import { fetchMembers } from '../transport/members-client';
+import { fetchMembers, forwardPromote, type RemoteMember } from '../transport/members-client';
+import { EtcdError, isEtcdErrorKind } from '../errors';
 import { computeClusterId, computeMemberId } from './ids';
 import { Wal } from '../wal';
 import { DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS, Lessor, minLeaseTtlSec } from '../lease/lessor';
@@ -70,6 +71,14 @@ export type FromMember =
   | { kind: 'leader'; leader: string; term: number }
   | { kind: 'stopped' }
   | { kind: 'fatal'; message: string };
+
+function toRemoteMember(m: MemberInfo): RemoteMember {
+  return { id: m.id.toString(16), name: m.name, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: m.isLearner };
+}
+
+function fromRemoteMember(m: RemoteMember): MemberInfo {
+  return { id: BigInt('0x' + m.id), name: m.name, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: m.isLearner };
+}
 
 /** Who this member is and which members it knows at start. */
 interface Identity {
@@ -189,8 +198,12 @@ async function run(data: MemberThreadData): Promise<void> {
     memberId: identity.memberId,
     clusterId: identity.clusterId,
     members: membership.stored ? memberList : identity.members,
-    describeMembers: () => memberList.map((m) => ({ id: m.id.toString(16), name: m.name, peerUrls: m.peerUrls, clientUrls: m.clientUrls, isLearner: m.isLearner })),
+    describeMembers: () => memberList.map(toRemoteMember),
     isRemoved: (id) => membership.isRemoved(id),
+    promote: async (id) => {
+      if (clusterRef === undefined) throw new EtcdError('NotCapable');
+      return (await clusterRef.promote(id)).members.map(toRemoteMember);
+    },
     // As etcd: a member removed from the cluster stops once a peer tells it so.
     onRemoved: () => fatal(new Error('the member has been permanently removed from the cluster')),
     log,
@@ -204,6 +217,7 @@ async function run(data: MemberThreadData): Promise<void> {
       else peers.removePeer(id);
     },
   };
+  let clusterRef: ClusterControl | undefined;
   // What a received snapshot replaces is reloaded from the new store (references set below).
   let afterSnapshotInstall: () => Promise<void> = async () => undefined;
   const diskMetrics = new DiskMetrics();
@@ -248,7 +262,27 @@ async function run(data: MemberThreadData): Promise<void> {
     else lessor.demote();
     port.postMessage({ kind: 'leader', leader: leader.toString(16), term } satisfies FromMember);
   };
-  const cluster = new ClusterControl({ member, membership, activeSince: (id) => peers.activeSince(id), strictReconfigCheck: config.strictReconfigCheck });
+  const cluster = (clusterRef = new ClusterControl({
+    member,
+    membership,
+    activeSince: (id) => peers.activeSince(id),
+    strictReconfigCheck: config.strictReconfigCheck,
+    forwardPromote: async (leader, id) => {
+      const errors: string[] = [];
+      for (const url of leader.peerUrls) {
+        try {
+          const answer = await forwardPromote(url, identity.clusterId, id, 5000 + 2 * config.electionTimeoutMs);
+          if (!answer.ok) throw isEtcdErrorKind(answer.error) ? new EtcdError(answer.error) : new Error(answer.error);
+          return answer.members.map(fromRemoteMember);
+        } catch (err) {
+          if (err instanceof EtcdError) throw err;
+          errors.push(`${url}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+      log.warn({ leader: leader.id.toString(16), errors }, 'could not forward a member promotion to the leader');
+      throw new EtcdError('Timeout');
+    },
+  }));
   const leaseService = new LeaseService({ member, lessor, currentRevision: () => store.currentRevision, clock: Date.now, maxRequestBytes: config.maxRequestBytes, log });
   const leaseLoop = new LeaseLeaderLoop({ lessor, member, clock: Date.now, log });
   leaseLoop.start();

@@ -44,6 +44,8 @@ export async function startPeers(opts: {
   describeMembers: () => unknown;
   /** Members removed from the cluster (refused with 410, so that they stop). */
   isRemoved: (id: MemberId) => boolean;
+  /** Promotes a learner for a follower that forwarded MemberPromote. */
+  promote: (id: MemberId) => Promise<unknown>;
   /** Another member says this one was removed from the cluster. */
   onRemoved: () => void;
   log: Logger;
@@ -63,6 +65,7 @@ export async function startPeers(opts: {
     onSnapshotStatus: (id, ok) => sink?.reportSnapshot(id, ok),
     members: opts.describeMembers,
     isRemovedPeer: opts.isRemoved,
+    promote: opts.promote,
     onRemoved: opts.onRemoved,
     log: opts.log,
   });

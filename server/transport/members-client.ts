@@ -4,7 +4,7 @@
  * joining member asks its peers.
  */
 import * as http2 from 'node:http2';
-import { HEADER_CLUSTER_ID, PATH_MEMBERS, parseId } from './wire';
+import { formatId, HEADER_CLUSTER_ID, PATH_MEMBERS, PATH_PROMOTE_PREFIX, parseId } from './wire';
 
 export interface RemoteMember {
   readonly id: string;
@@ -66,6 +66,60 @@ export function fetchMembers(url: string, timeoutMs: number): Promise<RemoteMemb
         done(undefined, { clusterId, members });
       } catch (err) {
         done(new Error(`bad member list from ${url}: ${err instanceof Error ? err.message : String(err)}`));
+      }
+    });
+  });
+}
+
+/** What the leader answered a forwarded promotion: the member list, or the etcd error kind. */
+export type PromoteAnswer = { ok: true; members: RemoteMember[] } | { ok: false; error: string };
+
+/**
+ * Forwards MemberPromote of `id` to the leader at `url` (etcd's followers do the same), bounded by
+ * `timeoutMs`.
+ */
+export function forwardPromote(url: string, clusterId: bigint, id: bigint, timeoutMs: number): Promise<PromoteAnswer> {
+  return new Promise((resolve, reject) => {
+    let session: http2.ClientHttp2Session | undefined;
+    let settled = false;
+    const done = (err: Error | undefined, value?: PromoteAnswer): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      session?.destroy();
+      if (err !== undefined) reject(err);
+      else resolve(value!);
+    };
+    const timer = setTimeout(() => done(new Error(`no answer from the leader at ${url} within ${timeoutMs} ms`)), timeoutMs);
+    try {
+      session = http2.connect(url);
+    } catch (err) {
+      done(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    session.on('error', (err) => done(err));
+    const req = session.request({ ':method': 'POST', ':path': PATH_PROMOTE_PREFIX + formatId(id), [HEADER_CLUSTER_ID]: formatId(clusterId) });
+    req.end();
+    req.on('error', (err) => done(err));
+    let status = 0;
+    req.on('response', (headers) => {
+      status = Number(headers[':status']);
+    });
+    const parts: Buffer[] = [];
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > 4 * 1024 * 1024) done(new Error('promotion answer over 4 MiB'));
+      else parts.push(chunk);
+    });
+    req.on('end', () => {
+      try {
+        const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown;
+        if (status === 200) done(undefined, { ok: true, members: body as RemoteMember[] });
+        else if (status === 409) done(undefined, { ok: false, error: String((body as { error?: unknown }).error) });
+        else done(new Error(`the leader answered ${status}`));
+      } catch (err) {
+        done(new Error(`bad answer from the leader (${status}): ${err instanceof Error ? err.message : String(err)}`));
       }
     });
   });

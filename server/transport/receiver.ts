@@ -21,6 +21,7 @@ import {
   LaneKind,
   parseId,
   PATH_MEMBERS,
+  PATH_PROMOTE_PREFIX,
   PATH_SNAPSHOT,
   PATH_STREAM_APP,
   PATH_STREAM_MSG,
@@ -38,6 +39,8 @@ export interface ReceiverOptions {
   readonly log: TransportLogger;
   /** The member list that `GET /members` answers with (absent: 404). */
   readonly members?: () => unknown;
+  /** Promotes a learner for a follower that forwarded MemberPromote (absent: 404). */
+  readonly promote?: (id: bigint) => Promise<unknown>;
 }
 
 export class Receiver {
@@ -54,6 +57,10 @@ export class Receiver {
     const path = headers[':path'];
     if (path === PATH_MEMBERS && headers[':method'] === 'GET' && this.opts.members !== undefined) {
       this.serveMembers(stream);
+      return;
+    }
+    if (typeof path === 'string' && path.startsWith(PATH_PROMOTE_PREFIX) && headers[':method'] === 'POST' && this.opts.promote !== undefined) {
+      this.servePromote(stream, headers, path.slice(PATH_PROMOTE_PREFIX.length));
       return;
     }
     const kind: LaneKind | 'snapshot' | undefined =
@@ -196,6 +203,28 @@ export class Receiver {
     if (stream.destroyed) return;
     stream.respond({ ':status': 200, 'content-type': 'application/json', [HEADER_CLUSTER_ID]: formatId(this.opts.clusterId) });
     stream.end(body);
+  }
+
+  private servePromote(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, idText: string): void {
+    stream.resume();
+    if (parseId(headers[HEADER_CLUSTER_ID]) !== this.opts.clusterId) {
+      this.refuse(stream, 412, `cluster ID mismatch: local ${formatId(this.opts.clusterId)}, remote ${String(headers[HEADER_CLUSTER_ID])}`, {});
+      return;
+    }
+    const id = parseId(idText);
+    if (id === undefined) {
+      this.refuse(stream, 400, `bad member ID ${idText}`, {});
+      return;
+    }
+    const answer = (status: number, body: unknown): void => {
+      if (stream.destroyed) return;
+      stream.respond({ ':status': status, 'content-type': 'application/json' });
+      stream.end(JSON.stringify(body));
+    };
+    this.opts.promote!(id).then(
+      (members) => answer(200, members),
+      (err: unknown) => answer(409, { error: (err as { kind?: unknown }).kind ?? (err instanceof Error ? err.message : String(err)) }),
+    );
   }
 
   private refuse(stream: http2.ServerHttp2Stream, status: number, reason: string, fields: object): void {

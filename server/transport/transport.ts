@@ -40,6 +40,8 @@ export interface PeerTransportOptions {
   readonly limits?: Partial<TransportLimits>;
   /** What `GET /members` answers (the cluster's member list); absent: not served. */
   readonly members?: () => unknown;
+  /** Promotes a learner for a follower that forwarded MemberPromote (absent: not served). */
+  readonly promote?: (id: bigint) => Promise<unknown>;
   /** Members removed from the cluster (their streams are refused with 410). */
   readonly isRemovedPeer?: (id: bigint) => boolean;
   /** A peer answered 410: this member was removed from the cluster. */
@@ -83,6 +85,7 @@ export class PeerTransport {
       limits: this.limits,
       log: this.log,
       members: opts.members,
+      promote: opts.promote,
       isRemovedPeer: opts.isRemovedPeer,
     });
     for (const [id, urls] of opts.peers) this.addPeer(id, urls);

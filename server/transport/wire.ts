@@ -9,6 +9,8 @@
  *   after it has verified and delivered it, 4xx with `cairn-error` otherwise.
  * - `GET /members`: the cluster's member list as JSON, with `cairn-cluster-id` (a member joining
  *   with --initial-cluster-state existing learns its ID and the cluster's from it).
+ * - `POST /members/promote/<id>` (with the cluster ID header): promote a learner on the leader;
+ *   200 with the member list as JSON, or 409 with `{"error": <etcd error kind>}`.
  * Refusals: 412 cluster ID or recipient mismatch, 410 a sender removed from the cluster, 403 unknown sender, 400 bad protocol or body,
  * 413 over a size limit, 404 unknown path.
  */
@@ -18,6 +20,8 @@ export const PATH_STREAM_MSG = '/raft/stream/msg';
 export const PATH_STREAM_APP = '/raft/stream/app';
 export const PATH_SNAPSHOT = '/raft/snapshot';
 export const PATH_MEMBERS = '/members';
+/** `POST /members/promote/<16 hex digits>`: a follower forwards MemberPromote to the leader, as etcd's do. */
+export const PATH_PROMOTE_PREFIX = '/members/promote/';
 
 export const HEADER_PROTOCOL = 'cairn-peer-protocol';
 export const HEADER_CLUSTER_ID = 'cairn-cluster-id';
