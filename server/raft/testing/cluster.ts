@@ -22,7 +22,7 @@ import { ProposalDroppedError } from '../errors';
 import { Random, seededRandom } from '../random';
 import { RawNode } from '../rawnode';
 import { MemoryStorage } from '../storage';
-import { ConfState, Entry, EntryType, HardState, MemberId, Message, MessageType, Ready, Snapshot, StateType } from '../types';
+import { ConfChangeType, ConfState, Entry, EntryType, HardState, MemberId, Message, MessageType, Ready, Snapshot, StateType } from '../types';
 import { Network, NetworkFaults, NO_FAULTS } from './network';
 import { Disk, DiskRecord, DiskState, entryCrc, entryRecord, hardStateRecord, lastIndexOf, snapshotRecord, termAt } from './disk';
 
@@ -138,6 +138,8 @@ export class Cluster {
   private readonly readFloor = new Map<string, number>();
   private readCounter = 0;
   proposals = 0;
+  /** Conf changes the first time they are applied anywhere, and snapshots installed from a leader. */
+  readonly counts = { learnersAdded: 0, learnersPromoted: 0, votersAdded: 0, membersRemoved: 0, snapshotsInstalled: 0 };
   /** When set, notable events are appended here (for debugging a seed). */
   trace: string[] | undefined = undefined;
 
@@ -465,7 +467,8 @@ export class Cluster {
    */
   snapshotAndCompact(id: MemberId): boolean {
     const m = this.member(id);
-    if (m.crashed || m.applied <= m.storage.snapshot().metadata.index) return false;
+    // Between Readies, as server/node does: not while a save is in flight (it may install a snapshot).
+    if (m.crashed || m.pending !== undefined || m.applied <= m.storage.snapshot().metadata.index) return false;
     const snap = m.storage.createSnapshot(m.applied, m.confState, encoder.encode(JSON.stringify(m.sm.values)));
     m.disk.write([snapshotRecord(snap, false)]);
     m.disk.sync();
@@ -557,6 +560,7 @@ export class Cluster {
     // The README's host loop: one fsync when rd.mustSync.
     if (rd.mustSync) m.disk.sync();
     if (rd.snapshot !== undefined) {
+      this.counts.snapshotsInstalled++;
       m.storage.applySnapshot(rd.snapshot);
       m.sm = decodeStateMachine(rd.snapshot);
       m.applied = rd.snapshot.metadata.index;
@@ -599,6 +603,7 @@ export class Cluster {
       this.committedTerms.push(e.term);
       this.committedHashes.push(h);
       this.committedTermBound.push(m.node.status().term);
+      if (e.type === EntryType.ConfChange) this.countConfChange(m.confState, decodeConfChange(e.data));
     }
     m.applied = e.index;
     if (e.type === EntryType.ConfChange) {
@@ -614,6 +619,15 @@ export class Cluster {
         this.committedValues.push(m.sm.values[k]);
       }
     }
+  }
+
+  private countConfChange(cs: ConfState, cc: { type: ConfChangeType; nodeId: MemberId }): void {
+    const voter = cs.voters.includes(cc.nodeId);
+    const learner = cs.learners.includes(cc.nodeId);
+    if (cc.type === ConfChangeType.AddNode && learner) this.counts.learnersPromoted++;
+    else if (cc.type === ConfChangeType.AddNode && !voter) this.counts.votersAdded++;
+    else if (cc.type === ConfChangeType.AddLearnerNode && !voter && !learner) this.counts.learnersAdded++;
+    else if (cc.type === ConfChangeType.RemoveNode && (voter || learner)) this.counts.membersRemoved++;
   }
 
   private recordReadState(m: Member, index: number, ctx: string): void {

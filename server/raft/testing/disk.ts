@@ -224,6 +224,8 @@ export function replayRecord(st: MutableState, r: DiskRecord): void {
       return;
     case 'snapshot': {
       const s = r.snapshot.metadata.index;
+      const prev = st.snapshot?.metadata.index ?? 0;
+      if (s < prev) throw new Error(`disk: snapshot ${s} goes back from ${prev}`);
       st.snapshot = r.snapshot;
       if (r.install) st.entries = [];
       else st.entries = st.entries.filter((e) => e.index > s);

@@ -1,12 +1,19 @@
 /**
- * A seeded whole-cluster simulation: random ticks, deliveries, proposals, reads, partitions,
- * crashes and restarts, snapshots with compaction, leader transfers, and membership changes, with
- * the Cluster's safety checks after every action; then the network heals and the cluster must
- * elect a leader and commit a new proposal on every member. The same seed replays exactly.
+ * A seeded whole-cluster simulation. Each seed draws a configuration (pre-vote, check-quorum,
+ * message size and in-flight limits, synchronous or group-commit fsync, network fault rates),
+ * then runs random actions: ticks; deliveries with drops, duplicates, reordering and delays;
+ * proposals and ReadIndex requests at any member; symmetric partitions (one member isolated, a
+ * random split) and one-way ones (a member that cannot hear, or cannot be heard, random directed
+ * cuts); crashes that lose the unsynced tail of the disk and may tear its last record (also in
+ * the middle of a Ready and while handling a message) and restarts from what recovery reads;
+ * snapshots with compaction; leader transfers; membership changes (add a learner, promote it, add
+ * a voter directly, remove a voter or a learner). The Cluster checks its invariants after every
+ * action (testing/cluster.ts). Then the network heals, every member restarts, and the cluster
+ * must elect a leader and commit a new proposal on every member. The same seed replays exactly.
  */
 import { randomInt, seededRandom } from '../random';
 import { ConfChangeType, MemberId, StateType } from '../types';
-import { Cluster } from './cluster';
+import { Cluster, ClusterOptions } from './cluster';
 import { ProgressState } from '../tracker/progress';
 
 export interface SimulationOptions {
@@ -22,6 +29,10 @@ export interface SimulationOptions {
   readonly snapshots?: boolean;
   /** Collects the cluster's event trace (debugging). */
   readonly trace?: string[];
+  /** A deliberately broken host loop (checker tests); see ClusterOptions. */
+  readonly hostBug?: ClusterOptions['hostBug'];
+  /** Check sends and applies against the synced disk (default true). */
+  readonly durabilityChecks?: boolean;
 }
 
 export interface SimulationResult {
@@ -29,7 +40,40 @@ export interface SimulationResult {
   readonly committed: number;
   readonly values: number;
   readonly leaders: number;
-  readonly stats: { sent: number; dropped: number; duplicated: number; delivered: number };
+  readonly stats: { sent: number; dropped: number; duplicated: number; delayed: number; delivered: number };
+  /** How often each fault and change happened (the sweep checks that all of them occur). */
+  readonly events: SimulationEvents;
+}
+
+export interface SimulationEvents {
+  crashes: number;
+  /** Crashes that lost written but unsynced records. */
+  crashesLosingWrites: number;
+  /** Torn records recovery cut off. */
+  tornCut: number;
+  restarts: number;
+  symmetricPartitions: number;
+  oneWayPartitions: number;
+  snapshots: number;
+  /** Snapshots a member installed from its leader. */
+  snapshotsInstalled: number;
+  transfers: number;
+  /** Conf changes applied, by kind. */
+  learnersAdded: number;
+  learnersPromoted: number;
+  votersAdded: number;
+  membersRemoved: number;
+}
+
+export function noEvents(): SimulationEvents {
+  return {
+    crashes: 0, crashesLosingWrites: 0, tornCut: 0, restarts: 0, symmetricPartitions: 0, oneWayPartitions: 0, snapshots: 0,
+    snapshotsInstalled: 0, transfers: 0, learnersAdded: 0, learnersPromoted: 0, votersAdded: 0, membersRemoved: 0,
+  };
+}
+
+export function addEvents(into: SimulationEvents, e: SimulationEvents): void {
+  for (const k of Object.keys(into) as (keyof SimulationEvents)[]) into[k] += e[k];
 }
 
 /** Runs one seed; throws (with the seed in the message) when an invariant or liveness fails. */
@@ -39,10 +83,13 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
   } catch (err) {
     const e = err as Error;
     e.message = `seed ${options.seed} (size ${options.size}, steps ${options.steps}): ${e.message}\n` +
-      `replay: RAFT_SIM_SEED=${options.seed} RAFT_SIM_SIZE=${options.size} npx jest server/raft/simulation`;
+      `replay: RAFT_SIM_SEED=${options.seed} RAFT_SIM_SIZE=${options.size} RAFT_SIM_STEPS=${options.steps} npx jest server/raft/simulation.test`;
     throw e;
   }
 }
+
+/** Steps per stretch of the run that is stormy or (sometimes) calm. */
+const CALM_PERIOD_STEPS = 250;
 
 function simulate(options: SimulationOptions): SimulationResult {
   const { seed, size } = options;
@@ -57,17 +104,27 @@ function simulate(options: SimulationOptions): SimulationResult {
     ids,
     preVote,
     checkQuorum,
+    hostBug: options.hostBug,
+    durabilityChecks: options.durabilityChecks,
     electionTicks: 10,
     heartbeatTicks: 1 + randomInt(pick, 3),
     maxInflightMsgs: 1 + randomInt(pick, 8),
     // 0: one entry per append message, so logs repair in many small steps.
     maxSizePerMsgBytes: [0, 100, 1024, 1 << 20][randomInt(pick, 4)],
-    faults: { dropRate: pick() * 0.2, duplicateRate: pick() * 0.1, reorderWindow: 1 + randomInt(pick, 8) },
+    faults: {
+      dropRate: pick() * 0.2,
+      duplicateRate: pick() * 0.1,
+      reorderWindow: 1 + randomInt(pick, 8),
+      delayRate: pick() < 0.25 ? 0 : pick() * 0.3,
+      delayTicksMax: 1 + randomInt(pick, 2 * 10),
+    },
   });
   if (options.trace !== undefined) cluster.trace = options.trace;
-  // Half the seeds persist asynchronously: members keep stepping while their fsync runs.
+  // Half the seeds persist asynchronously: members keep stepping while their fsync runs, so a
+  // crash often finds a written, unsynced Ready on the disk.
   cluster.asyncPersist = pick() < 0.5;
   const rnd = cluster.random;
+  const events = noEvents();
   const all = (): MemberId[] => cluster.ids();
   const any = (): MemberId => {
     const xs = all();
@@ -78,30 +135,50 @@ function simulate(options: SimulationOptions): SimulationResult {
   let leaders = 0;
   let lastLeader: MemberId | undefined;
 
+  // The run alternates stormy and calm stretches: in a calm one the network is whole and every
+  // member up (messages are still dropped, duplicated, reordered and delayed), so the cluster
+  // makes progress that the next storm can endanger.
+  let calm = false;
   for (let step = 0; step < options.steps; step++) {
+    if (step % CALM_PERIOD_STEPS === 0) {
+      calm = step > 0 && rnd() < 0.4;
+      if (calm) {
+        cluster.network.heal();
+        for (const m of [...cluster.members.values()]) {
+          if (m.crashed) {
+            events.restarts++;
+            cluster.restart(m.id);
+          }
+        }
+      }
+    }
     if (cluster.asyncPersist && rnd() < 0.3) {
       const pending = cluster.live().filter((m) => m.pending !== undefined);
       if (pending.length > 0) cluster.completeReady(pending[randomInt(rnd, pending.length)].id);
     }
     const r = rnd();
-    if (r < 0.3) {
+    if (r < 0.28) {
       cluster.tickAll();
-    } else if (r < 0.72) {
+    } else if (r < 0.66) {
       const n = 1 + randomInt(rnd, 6);
       for (let k = 0; k < n; k++) cluster.deliverOne();
-    } else if (r < 0.8) {
-      cluster.propose(any());
-    } else if (r < 0.83) {
+    } else if (r < 0.76) {
+      // Mostly at the leader (a client that found it), else anywhere (forwarded or dropped).
+      const lead = cluster.leader();
+      cluster.propose(lead !== undefined && rnd() < 0.7 ? lead : any());
+    } else if (r < 0.79) {
       cluster.readIndex(any());
-    } else if (r < 0.86) {
+    } else if (r < 0.82) {
       cluster.tick(any());
+    } else if (r < 0.86) {
+      if (!calm) changePartition(cluster, all(), rnd, events);
+    } else if (r < 0.88) {
+      if (!calm && options.crashes !== false) crashOrRestart(cluster, size, events);
     } else if (r < 0.89) {
-      changePartition(cluster, all(), rnd);
-    } else if (r < 0.905) {
-      if (options.crashes !== false) crashOrRestart(cluster, size);
-    } else if (r < 0.91) {
-      // A crash while handling a message, or right after a proposal: the Ready is lost.
-      if (options.crashes !== false && cluster.live().length * 2 > size + 1) {
+      // A crash while handling a message, or right after a proposal: the Ready is written but
+      // not synced when the power goes.
+      if (!calm && options.crashes !== false && cluster.live().length * 2 > size + 1) {
+        events.crashes++;
         const lead = cluster.leader();
         if (lead !== undefined && rnd() < 0.5) {
           try {
@@ -114,13 +191,16 @@ function simulate(options: SimulationOptions): SimulationResult {
           cluster.deliverOne({ crashReceiver: true });
         }
       }
-    } else if (r < 0.93) {
-      if (options.snapshots !== false) cluster.snapshotAndCompact(any());
-    } else if (r < 0.94) {
+    } else if (r < 0.91) {
+      if (options.snapshots !== false && cluster.snapshotAndCompact(any())) events.snapshots++;
+    } else if (r < 0.92) {
       const lead = cluster.leader();
-      if (lead !== undefined) cluster.member(lead).node.transferLeader(any());
+      if (lead !== undefined) {
+        events.transfers++;
+        cluster.member(lead).node.transferLeader(any());
+      }
       cluster.processReadies();
-    } else if (r < 0.945) {
+    } else if (r < 0.935) {
       if (options.membership !== false) nextId = changeMembership(cluster, rnd, nextId);
     } else {
       cluster.deliverOne();
@@ -130,38 +210,71 @@ function simulate(options: SimulationOptions): SimulationResult {
     lastLeader = lead;
   }
 
-  heal(cluster);
-  return { seed, committed: cluster.committedLength(), values: cluster.values().length, leaders, stats: { ...cluster.network.stats } };
+  events.restarts += heal(cluster);
+  for (const m of cluster.members.values()) {
+    events.crashesLosingWrites += m.disk.stats.crashesLosingWrites;
+    events.tornCut += m.disk.stats.tornCut;
+  }
+  const c = cluster.counts;
+  events.snapshotsInstalled = c.snapshotsInstalled;
+  events.learnersAdded = c.learnersAdded;
+  events.learnersPromoted = c.learnersPromoted;
+  events.votersAdded = c.votersAdded;
+  events.membersRemoved = c.membersRemoved;
+  return { seed, committed: cluster.committedLength(), values: cluster.values().length, leaders, stats: { ...cluster.network.stats }, events };
 }
 
-function changePartition(cluster: Cluster, ids: MemberId[], rnd: () => number): void {
+/**
+ * Heals everything (40%), or cuts the network anew: symmetric — one member isolated, or a random
+ * split — or one way — a member that hears nobody (but is heard), one nobody hears (but that
+ * hears everyone), or random directed links cut.
+ */
+function changePartition(cluster: Cluster, ids: MemberId[], rnd: () => number, events: SimulationEvents): void {
+  const net = cluster.network;
   const r = rnd();
-  if (r < 0.4) {
-    cluster.network.heal();
+  net.heal();
+  if (r < 0.4) return;
+  const victim = ids[randomInt(rnd, ids.length)];
+  if (r < 0.55) {
+    events.symmetricPartitions++;
+    net.isolate(victim, ids);
   } else if (r < 0.7) {
-    cluster.network.heal();
-    cluster.network.isolate(ids[randomInt(rnd, ids.length)], ids);
-  } else {
+    events.symmetricPartitions++;
     const a: MemberId[] = [];
     const b: MemberId[] = [];
     for (const id of ids) (rnd() < 0.5 ? a : b).push(id);
-    cluster.network.partition([a, b]);
+    net.partition([a, b]);
+  } else if (r < 0.8) {
+    events.oneWayPartitions++;
+    for (const other of ids) if (other !== victim) net.cutOneWay(other, victim); // deaf
+  } else if (r < 0.9) {
+    events.oneWayPartitions++;
+    for (const other of ids) if (other !== victim) net.cutOneWay(victim, other); // mute
+  } else {
+    events.oneWayPartitions++;
+    for (const a of ids) for (const b of ids) if (a !== b && rnd() < 0.25) net.cutOneWay(a, b);
   }
 }
 
-function crashOrRestart(cluster: Cluster, size: number): void {
+function crashOrRestart(cluster: Cluster, size: number, events: SimulationEvents): void {
   const crashed = [...cluster.members.values()].filter((m) => m.crashed);
   if (crashed.length > 0 && (crashed.length * 2 >= size || cluster.random() < 0.5)) {
+    events.restarts++;
     cluster.restart(crashed[randomInt(cluster.random, crashed.length)].id);
     return;
   }
   const live = cluster.live();
-  cluster.crash(live[randomInt(cluster.random, live.length)].id);
+  // Half the time the power goes where a write is waiting for its fsync, when there is one.
+  const writing = live.filter((m) => m.disk.unsynced() > 0);
+  const from = writing.length > 0 && cluster.random() < 0.5 ? writing : live;
+  events.crashes++;
+  cluster.crash(from[randomInt(cluster.random, from.length)].id);
 }
 
 /**
- * One membership change through the leader: add a new learner, promote a learner, or remove a
- * member (never below 3 voters). Refused proposals (one change at a time) are fine.
+ * One membership change through the leader: add a new member as a learner, promote a learner,
+ * add a new member directly as a voter, remove a learner, or remove a voter (never below 3
+ * voters). Refused proposals (one change at a time) are fine.
  */
 function changeMembership(cluster: Cluster, rnd: () => number, nextId: bigint): bigint {
   const lead = cluster.leader();
@@ -178,12 +291,19 @@ function changeMembership(cluster: Cluster, rnd: () => number, nextId: bigint): 
       return false;
     }
   };
-  if (r < 0.4 && cs.learners.length === 0) {
+  const newMember = (type: ConfChangeType): bigint => {
     const id = nextId;
     if (!cluster.members.has(id)) cluster.addMember(id);
-    if (propose(ConfChangeType.AddLearnerNode, id)) return nextId + 1n;
+    return propose(type, id) ? nextId + 1n : nextId;
+  };
+  const members = cs.voters.length + cs.learners.length;
+  if (r < 0.3 && cs.learners.length === 0 && members < 7) return newMember(ConfChangeType.AddLearnerNode);
+  if (r < 0.55 && cs.learners.length > 0) {
+    propose(ConfChangeType.AddNode, cs.learners[randomInt(rnd, cs.learners.length)]);
+  } else if (r < 0.65 && members < 7) {
+    return newMember(ConfChangeType.AddNode);
   } else if (r < 0.7 && cs.learners.length > 0) {
-    propose(ConfChangeType.AddNode, cs.learners[0]);
+    propose(ConfChangeType.RemoveNode, cs.learners[randomInt(rnd, cs.learners.length)]);
   } else if (cs.voters.length > 3) {
     const victims = cs.voters.filter((v) => v !== lead);
     propose(ConfChangeType.RemoveNode, victims[randomInt(rnd, victims.length)]);
@@ -191,24 +311,33 @@ function changeMembership(cluster: Cluster, rnd: () => number, nextId: bigint): 
   return nextId;
 }
 
+/** Bounds the messages delivered per tick while healing (a leader and follower that disagree forever stay cheap). */
+const HEAL_DELIVERIES_PER_TICK = 2000;
+
 /** Liveness: with the network healed and everyone up, a leader is elected and commits. */
-function heal(cluster: Cluster): void {
+function heal(cluster: Cluster): number {
   cluster.network.heal();
   cluster.network.faults = { dropRate: 0, duplicateRate: 0, reorderWindow: 1 };
-  for (const m of cluster.members.values()) if (m.crashed) cluster.restart(m.id);
+  let restarts = 0;
+  for (const m of cluster.members.values()) {
+    if (m.crashed) {
+      cluster.restart(m.id);
+      restarts++;
+    }
+  }
   const maxTicks = 400;
   let proposed: string | undefined;
   for (let t = 0; t < maxTicks; t++) {
     cluster.tickAll();
-    cluster.deliverAll();
+    cluster.deliverAll(HEAL_DELIVERIES_PER_TICK);
     const lead = cluster.leader();
     if (lead === undefined) continue;
     if (proposed === undefined || !cluster.values().includes(proposed)) {
       const v = `final.${t}`;
       if (cluster.propose(lead, v)) proposed = v;
-      cluster.deliverAll();
+      cluster.deliverAll(HEAL_DELIVERIES_PER_TICK);
     }
-    if (proposed !== undefined && everyMemberApplied(cluster, proposed)) return;
+    if (proposed !== undefined && everyMemberApplied(cluster, proposed)) return restarts;
   }
   const status = [...cluster.members.values()].map((m) => {
     const s = m.node.status();
