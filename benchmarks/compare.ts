@@ -121,7 +121,7 @@ function fraction(value: string): number {
 const SCENARIO_HELP = `put-1, put-16, put-256, range-256, range-serializable-256, range-prefix, txn-put, txn-mixed, lease-keepalive, watch, watch-latency, stm, k8s, failover (--members 3), watch-memory, memory; default: the standard suite ${STANDARD_SUITE.join(',')} (with --members 3: ${CLUSTER_SUITE.join(',')})`;
 
 function parseOptions(argv: string[]): CompareOptions {
-  const program = new Command('compare')
+  const program = new Command('cairn-bench')
     .description('Compare etcd-compatible servers (real etcd and Cairn by default) side by side, as ratios.')
     .option('--scenarios <list>', `comma-separated: ${SCENARIO_HELP}`)
     .option('--targets <list>', 'servers to start and compare, first is the baseline: etcd, cairn', 'etcd,cairn')
