@@ -107,7 +107,8 @@ async function failoverOnce(lab: Lab, instance: Instance, round: number, options
   const padding = randomPrintable(1 << 16, 0x7f4a7c15 + round);
   const errors: Record<string, number> = {};
   let killAtMs = Infinity;
-  let recoveredAtMs: number | null = null;
+  // In an object: assigned in callbacks, which control-flow narrowing does not follow.
+  const recovery: { atMs: number | null } = { atMs: null };
   let failedPuts = 0;
   let putsBeforeKill = 0;
   let inFlight = 0;
@@ -129,11 +130,11 @@ async function failoverOnce(lab: Lab, instance: Instance, round: number, options
       const doneMs = performance.now();
       if (outcome.status === GrpcStatus.OK) {
         if (sentAtMs < killAtMs) putsBeforeKill++;
-        else if (recoveredAtMs === null) {
-          recoveredAtMs = doneMs;
+        else if (recovery.atMs === null) {
+          recovery.atMs = doneMs;
           onRecovered();
         }
-      } else if (sentAtMs >= killAtMs && recoveredAtMs === null) {
+      } else if (sentAtMs >= killAtMs && recovery.atMs === null) {
         failedPuts++;
         const k = `${grpcStatusName(outcome.status)}: ${outcome.message}`;
         errors[k] = (errors[k] ?? 0) + 1;
@@ -180,7 +181,7 @@ async function failoverOnce(lab: Lab, instance: Instance, round: number, options
   await lab.restartMember(instance, leaderIndex);
   await findLeader(instance);
   await sleep(500);
-  return { round, recoveryMs: recoveredAtMs === null ? null : (recoveredAtMs as number) - killAtMs, killedMember: leader.name, newLeader, failedPuts, putsBeforeKill, errors };
+  return { round, recoveryMs: recovery.atMs === null ? null : recovery.atMs - killAtMs, killedMember: leader.name, newLeader, failedPuts, putsBeforeKill, errors };
 }
 
 /** Runs `repetitions` kills on each target's cluster, alternating targets. */

@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BidiCall, connectAll, GrpcStatus, grpcStatusName } from './grpc-client';
+import { BidiCall, connectAll, grpcStatusName } from './grpc-client';
 import { Instance, Lab } from './lab';
 import { decodeWatchResponse, encodeWatchCreateRequest, WATCH_PATH } from './messages';
 import { readProcessMemory } from './proc-stats';
@@ -98,7 +98,7 @@ export async function measureWatchMemory(instance: Instance, options: WatchMemor
         onEnd: (status, message) => {
           if (closing) return;
           countError(`WATCH_STREAM_ENDED: ${grpcStatusName(status)}: ${message}`);
-          failed ??= new Error(`watch stream ended: ${grpcStatusName(status === GrpcStatus.OK ? status : status)}: ${message}`);
+          failed ??= new Error(`watch stream ended: ${grpcStatusName(status)}: ${message}`);
         },
       });
       if (call === null) throw new Error(`cannot open a watch stream on ${instance.url}`);
