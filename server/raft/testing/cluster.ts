@@ -58,8 +58,8 @@ function check(cond: unknown, msg: string): asserts cond {
   if (!cond) throw new InvariantViolation(msg);
 }
 
-/** FNV-1a over a string, mixed into a running hash: the prefix hash of a log. */
-function mixHash(prev: number, term: number, type: EntryType, data: Uint8Array): number {
+/** FNV-1a over an entry, mixed into a running hash: the prefix hash of a log (exported for checker tests). */
+export function mixHash(prev: number, term: number, type: EntryType, data: Uint8Array): number {
   let h = (prev ^ 0x811c9dc5) >>> 0;
   const step = (byte: number): void => {
     h ^= byte;
