@@ -62,6 +62,7 @@ const EXPECTED: ReadonlyArray<readonly [EtcdErrorKind, GrpcCode, string]> = [
   ['Corrupt', C.DATA_LOSS, 'etcdserver: corrupt cluster'],
   ['NotSupportedForLearner', C.UNAVAILABLE, 'etcdserver: rpc not supported for learner'],
   ['BadLeaderTransferee', C.FAILED_PRECONDITION, 'etcdserver: bad leader transferee'],
+  ['TimeoutLeaderTransfer', C.UNAVAILABLE, 'etcdserver: request timed out, leader transfer took too long'],
 ];
 
 describe('error table', () => {
