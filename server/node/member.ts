@@ -358,15 +358,41 @@ export class Member {
     return { term: s.term, commit: s.commit, applied: this.appliedIndex, lead: s.lead };
   }
 
-  /** Resolves once a leader is known (bounded by `timeoutMs`). */
+  /** Resolves once a leader is known (true), or with false after `timeoutMs` or at close. */
   waitForLeader(timeoutMs: number): Promise<boolean> {
     if (this.leaderId !== 0n) return Promise.resolve(true);
+    if (this.closed) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.leaderWaiters.push(() => {
+      const waiter = (): void => {
         clearTimeout(timer);
-        resolve(true);
-      });
+        resolve(this.leaderId !== 0n);
+      };
+      const timer = setTimeout(() => {
+        const i = this.leaderWaiters.indexOf(waiter);
+        if (i >= 0) this.leaderWaiters.splice(i, 1);
+        resolve(false);
+      }, timeoutMs);
+      this.leaderWaiters.push(waiter);
+    });
+  }
+
+  /**
+   * Runs `fn` once a leader is known. Without one, a request waits (as etcd's proposals and read
+   * index requests wait while an election runs) up to the request timeout, then fails with
+   * `etcdserver: request timed out`; at most LIMITS.proposalsPendingMax wait.
+   */
+  private withLeader<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.leaderId !== 0n || this.closed) return fn();
+    if (this.leaderWaiters.length >= LIMITS.proposalsPendingMax) {
+      this.proposalsFailedCount++;
+      return Promise.reject(new EtcdError('TooManyRequests'));
+    }
+    return this.waitForLeader(this.requestTimeoutMs()).then((ok) => {
+      if (!ok && !this.closed) {
+        this.proposalsFailedCount++;
+        throw new EtcdError('Timeout');
+      }
+      return fn();
     });
   }
 
@@ -383,6 +409,7 @@ export class Member {
    * @throws EtcdError TooManyRequests when too many proposals wait; NoLeader without a leader.
    */
   propose(requestId: number, data: Uint8Array): Promise<unknown> {
+    if (this.leaderId === 0n && !this.closed) return this.withLeader(() => this.propose(requestId, data));
     if (this.closed || this.leaderId === 0n || this.waiters.size >= LIMITS.proposalsPendingMax) {
       this.proposalsFailedCount++;
       return Promise.reject(new EtcdError(this.closed || this.leaderId === 0n ? 'NoLeader' : 'TooManyRequests'));
@@ -407,6 +434,7 @@ export class Member {
    * applied, this one is refused with TooManyRequests.
    */
   proposeConfChange(requestId: number, cc: ConfChange): Promise<unknown> {
+    if (this.leaderId === 0n && !this.closed) return this.withLeader(() => this.proposeConfChange(requestId, cc));
     if (this.closed || this.leaderId === 0n || this.waiters.size >= LIMITS.proposalsPendingMax) {
       this.proposalsFailedCount++;
       return Promise.reject(new EtcdError(this.closed || this.leaderId === 0n ? 'NoLeader' : 'TooManyRequests'));
@@ -460,6 +488,7 @@ export class Member {
    * is in flight share the next round.
    */
   linearizableRead(): Promise<void> {
+    if (this.leaderId === 0n && !this.closed) return this.withLeader(() => this.linearizableRead());
     if (this.closed || this.leaderId === 0n) return Promise.reject(new EtcdError('NoLeader'));
     if (this.readNext.length >= LIMITS.readsPendingMax) return Promise.reject(new EtcdError('TooManyRequests'));
     return new Promise((resolve, reject) => {
@@ -825,6 +854,7 @@ export class Member {
     for (const w of [...(this.readRoundInFlight?.waiters ?? []), ...this.readNext]) w.reject(new EtcdError('NoLeader'));
     this.readRoundInFlight = undefined;
     this.readNext = [];
+    for (const w of this.leaderWaiters.splice(0)) w();
     await this.store.flush();
     await this.wal.close();
   }
