@@ -409,23 +409,7 @@ export class Member {
    * @throws EtcdError TooManyRequests when too many proposals wait; NoLeader without a leader.
    */
   propose(requestId: number, data: Uint8Array): Promise<unknown> {
-    if (this.leaderId === 0n && !this.closed) return this.withLeader(() => this.propose(requestId, data));
-    if (this.closed || this.leaderId === 0n || this.waiters.size >= LIMITS.proposalsPendingMax) {
-      this.proposalsFailedCount++;
-      return Promise.reject(new EtcdError(this.closed || this.leaderId === 0n ? 'NoLeader' : 'TooManyRequests'));
-    }
-    return new Promise((resolve, reject) => {
-      this.waiters.set(requestId, { resolve, reject, deadlineMs: Date.now() + this.requestTimeoutMs() });
-      try {
-        this.node.propose(data);
-      } catch (err) {
-        this.waiters.delete(requestId);
-        this.proposalsFailedCount++;
-        reject(new EtcdError('NoLeader'));
-        return;
-      }
-      this.schedule();
-    });
+    return this.submit(requestId, () => this.node.propose(data), 'NoLeader');
   }
 
   /**
@@ -434,7 +418,15 @@ export class Member {
    * applied, this one is refused with TooManyRequests.
    */
   proposeConfChange(requestId: number, cc: ConfChange): Promise<unknown> {
-    if (this.leaderId === 0n && !this.closed) return this.withLeader(() => this.proposeConfChange(requestId, cc));
+    return this.submit(requestId, () => this.node.proposeConfChange(cc), 'TooManyRequests');
+  }
+
+  /**
+   * Registers the waiter of `requestId` and hands the entry to Raft (`append`); the waiter is
+   * answered when the entry is applied. `refused` is the error when Raft drops the proposal.
+   */
+  private submit(requestId: number, append: () => void, refused: 'NoLeader' | 'TooManyRequests'): Promise<unknown> {
+    if (this.leaderId === 0n && !this.closed) return this.withLeader(() => this.submit(requestId, append, refused));
     if (this.closed || this.leaderId === 0n || this.waiters.size >= LIMITS.proposalsPendingMax) {
       this.proposalsFailedCount++;
       return Promise.reject(new EtcdError(this.closed || this.leaderId === 0n ? 'NoLeader' : 'TooManyRequests'));
@@ -442,11 +434,11 @@ export class Member {
     return new Promise((resolve, reject) => {
       this.waiters.set(requestId, { resolve, reject, deadlineMs: Date.now() + this.requestTimeoutMs() });
       try {
-        this.node.proposeConfChange(cc);
+        append();
       } catch {
         this.waiters.delete(requestId);
         this.proposalsFailedCount++;
-        reject(new EtcdError('TooManyRequests'));
+        reject(new EtcdError(refused));
         return;
       }
       this.schedule();
