@@ -141,6 +141,13 @@ async function start(config: MemberConfig, argv: readonly string[], log: Logger)
     if (m.kind === 'unary') {
       grpc.addMethod(m.path, 'unary', (call, request) => {
         counter.started();
+        // clientv3.WithRequireLeader: without a leader, fail at once rather than wait for one (etcd's
+        // unary interceptor).
+        if (call.metadata['hasleader'] === 'true' && !hasLeader) {
+          counter.handled(Status.UNAVAILABLE);
+          call.end({ code: Status.UNAVAILABLE, message: 'etcdserver: no leader' });
+          return;
+        }
         const accepted = bridge.call(method, request, (status, payload, message) => {
           counter.handled(status);
           if (status === Status.OK) call.sendResponse(payload!);

@@ -7,6 +7,8 @@
  * created as usual.
  */
 import * as http from 'node:http';
+import * as grpc from '@grpc/grpc-js';
+import { etcdserverpb as pb } from '../proto';
 import { freePorts } from './harness/ports';
 import { startMember, type Member, type MemberKind } from './harness/member';
 
@@ -80,4 +82,23 @@ test('a watch that requires a leader, without one: the stream error chunk with 5
   // Without the header the watch is served by the member alone.
   const [e2, c2] = await Promise.all([etcd[0]!, cairn[0]!].map((m) => streamFor(m.endpoint, '/v3/watch', watch, {}, 1_500)));
   for (const a of [e2, c2]) expect({ status: a.status, created: (JSON.parse(a.body.split('\n')[0]!) as { result: { created?: boolean } }).result.created }).toEqual({ status: 200, created: true });
+
+  // A unary call that requires a leader fails at once with "no leader" (etcd's unary interceptor);
+  // without the metadata a put waits for a leader until the client's deadline.
+  const put = (m: Member, requireLeader: boolean): Promise<{ code: number; details: string; ms: number }> =>
+    new Promise((resolve) => {
+      const client = new grpc.Client(m.endpoint.replace('http://', ''), grpc.credentials.createInsecure());
+      const md = new grpc.Metadata();
+      if (requireLeader) md.set('hasleader', 'true');
+      const started = Date.now();
+      const body = Buffer.from(pb.PutRequest.encode({ key: Buffer.from('k'), value: Buffer.from('v') }).finish());
+      client.makeUnaryRequest('/etcdserverpb.KV/Put', (b: Buffer) => b, (b: Buffer) => b, body, md, { deadline: Date.now() + 1500 }, (err) => {
+        client.close();
+        resolve({ code: err?.code ?? 0, details: err?.details ?? '', ms: Date.now() - started });
+      });
+    });
+  const [eu, cu] = await Promise.all([put(etcd[0]!, true), put(cairn[0]!, true)]);
+  for (const r of [eu, cu]) expect({ code: r.code, details: r.details, fast: r.ms < 1000 }).toEqual({ code: grpc.status.UNAVAILABLE, details: 'etcdserver: no leader', fast: true });
+  const [ew, cw] = await Promise.all([put(etcd[0]!, false), put(cairn[0]!, false)]);
+  for (const r of [ew, cw]) expect(r.code).toBe(grpc.status.DEADLINE_EXCEEDED);
 }, 120_000);

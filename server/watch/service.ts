@@ -3,7 +3,8 @@
  * store, one WatchStream per call, a progress clock for all streams. The only impure shell of the
  * watch module: it reads the clock and owns the timer.
  *
- * Not honoured yet: the `hasleader` metadata (the bridge does not carry call metadata to the member).
+ * A stream opened with the `hasleader` metadata (clientv3.WithRequireLeader) is refused, or ended,
+ * while the member has no leader, as etcd does.
  */
 import { etcdserverpb as pb } from '../../proto';
 import type { MvccStore } from '../mvcc/types';
