@@ -45,7 +45,9 @@ describe.each(TARGETS.kv)('connection against %s', (kind) => {
     expect((err as UnavailableError).notApplied).toBe(true);
   });
 
-  test('a call with a deadline keeps trying while the only member restarts, beyond attemptsMax', async () => {
+  // With CAIRN_SDK_CLUSTER=3 the other members answer meanwhile (and a write during the leader's
+  // restart may fail ambiguously, as it should): the cluster suite covers that case.
+  (fx.size === 1 ? test : test.skip)('a call with a deadline keeps trying while the only member restarts, beyond attemptsMax', async () => {
     const c = fx.client({ callTimeoutMs: 20_000, retry: { attemptsMax: 2, backoffMaxMs: 200 } });
     expect((await c.put(`${freshPrefix('restart')}k`, 'before')).header.revision).toBeGreaterThan(0n);
     await fx.member().stop();

@@ -29,8 +29,8 @@ export interface TestCluster {
   cleanup(): Promise<void>;
 }
 
-/** Starts `size` members of `kind` bootstrapped as one cluster and waits until they agree on a leader. */
-export async function startCluster(kind: MemberKind, token: string, size = 3): Promise<TestCluster> {
+/** Starts `size` members of `kind` bootstrapped as one cluster (plus `flags`) and waits until they agree on a leader. */
+export async function startCluster(kind: MemberKind, token: string, size = 3, flags: readonly string[] = []): Promise<TestCluster> {
   const ports = await freePorts(size);
   const names = Array.from({ length: size }, (_, i) => `${token}-${i + 1}`);
   const peer = (i: number): string => `http://127.0.0.1:${ports[i]}`;
@@ -47,6 +47,7 @@ export async function startCluster(kind: MemberKind, token: string, size = 3): P
           `--initial-cluster-token=${token}`,
           '--initial-cluster-state=new',
           ...CLUSTER_TIMING,
+          ...flags,
         ],
         readyTimeoutMs: 30_000,
       }),
@@ -68,7 +69,33 @@ export async function startCluster(kind: MemberKind, token: string, size = 3): P
     },
   };
   await cluster.leader();
+  // etcd serves clients only once a member's name and client URLs are published through Raft;
+  // a Cairn member serves before that. Wait until every member lists every member's client URL,
+  // so member lists read by tests are complete.
+  const expected = JSON.stringify(members.map((m) => m.endpoint).sort());
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const lists = await Promise.all(members.map((m) => memberClientUrls(m)));
+    if (lists.every((l) => JSON.stringify(l) === expected)) break;
+    if (Date.now() > deadline) {
+      await cluster.cleanup();
+      throw new Error(`members did not all list each other's client URLs within 20 s (last: ${JSON.stringify(lists)})`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
   return cluster;
+}
+
+/** Every client URL in one member's member list (sorted), or [] when it does not answer. */
+async function memberClientUrls(m: Member): Promise<string[]> {
+  const c = new Client({ endpoints: [m.endpoint], callTimeoutMs: 2_000, retry: { attemptsMax: 1 } });
+  try {
+    return (await c.cluster.memberList()).flatMap((x) => x.clientURLs).sort();
+  } catch {
+    return [];
+  } finally {
+    c.close();
+  }
 }
 
 /** Status of one member through a client of its own (undefined when it does not answer). */

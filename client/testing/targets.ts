@@ -7,6 +7,7 @@
  */
 import { Member, MemberKind, startMember } from '../../test/harness/member';
 import { Client, ClientOptions } from '../index';
+import { TestCluster, startCluster } from './cluster';
 
 export const TARGETS = {
   kv: ['etcd', 'cairn'],
@@ -22,27 +23,46 @@ export interface Fixture {
   member(): Member;
   /** A new client on the member (closed by the fixture). */
   client(options?: Partial<ClientOptions>): Client;
+  /** How many members the fixture runs (1, or the cluster size of `CAIRN_SDK_CLUSTER`). */
+  readonly size: number;
 }
+
+/**
+ * With `CAIRN_SDK_CLUSTER=3` in the environment, {@link useMember} starts a 3-member cluster instead
+ * of one member: `member()` is its first member and clients get every member's endpoint, so the
+ * whole single-member suite runs against clusters (`CAIRN_SDK_CLUSTER=3 npx jest client/`).
+ */
+const clusterSize = Number(process.env.CAIRN_SDK_CLUSTER ?? '1');
+let clusterSeq = 0;
 
 /** Starts a member of `kind` in beforeAll and cleans it (and every client made) up in afterAll. */
 export function useMember(kind: MemberKind, flags: string[] = []): Fixture {
   let member: Member | undefined;
+  let cluster: TestCluster | undefined;
   const clients: Client[] = [];
   beforeAll(async () => {
-    member = await startMember({ kind, flags });
+    if (clusterSize > 1) {
+      cluster = await startCluster(kind, `fx${process.pid}-${++clusterSeq}`, clusterSize, flags);
+      member = cluster.members[0];
+    } else {
+      member = await startMember({ kind, flags });
+    }
   }, 120_000);
   afterAll(async () => {
     for (const c of clients) c.close();
-    await member?.cleanup();
+    if (cluster !== undefined) await cluster.cleanup();
+    else await member?.cleanup();
   });
   return {
+    size: clusterSize > 1 ? clusterSize : 1,
     member: () => {
       if (member === undefined) throw new Error('member not started');
       return member;
     },
     client: (options = {}) => {
       if (member === undefined) throw new Error('member not started');
-      const c = new Client({ endpoints: [member.endpoint], callTimeoutMs: 10_000, ...options });
+      const endpoints = cluster === undefined ? [member.endpoint] : cluster.endpoints();
+      const c = new Client({ endpoints, callTimeoutMs: 10_000, ...options });
       clients.push(c);
       return c;
     },
