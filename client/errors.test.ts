@@ -8,6 +8,7 @@ import {
   EtcdError,
   InvalidAuthTokenError,
   NoLeaderError,
+  RequestTooLargeError,
   SERVER_ERRORS_BY_TEXT,
   ClientCertificateRejectedError,
   ServerError,
@@ -52,6 +53,9 @@ describe('fromGrpcError', () => {
     expect([dropped.retryable, dropped.notApplied]).toEqual([true, false]);
     expect(fromGrpcError({ code: 4, details: 'Deadline exceeded' })).toBeInstanceOf(DeadlineExceededError);
     expect(fromGrpcError({ code: 12, details: 'unknown method' })).toBeInstanceOf(UnimplementedError);
+    const tooLarge = fromGrpcError({ code: 8, details: 'grpc: received message larger than max (3145738 vs. 2097152)' });
+    expect(tooLarge).toBeInstanceOf(RequestTooLargeError);
+    expect(tooLarge.notApplied).toBe(true);
     const other = fromGrpcError({ code: 13, details: 'boom' });
     expect(other).toBeInstanceOf(EtcdError);
     expect(other.code).toBe(13);

@@ -500,6 +500,8 @@ export function fromGrpcError(err: unknown): EtcdError {
   const details = typeof e.details === 'string' ? e.details : (e.message ?? '');
   const cls = byText.get(details) ?? byText.get(details.replace(/^rpc error: code = \w+ desc = /, ''));
   if (cls !== undefined) return new cls(details, err);
+  // grpc-go's own size check (etcd: --max-request-bytes + 512 KiB): refused before etcd saw it.
+  if (e.code === C.RESOURCE_EXHAUSTED && /^grpc: (received|trying to send) message larger than max/.test(details)) return new RequestTooLargeError(details, err);
   switch (e.code) {
     case C.UNAVAILABLE:
       return tlsError(details, err) ?? new UnavailableError(details, NOT_SENT.test(details), err);

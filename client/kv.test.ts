@@ -2,7 +2,7 @@
  * KV through the SDK (get/getAll/put/delete, range options, txn builder, namespace, paging) against
  * every server in TARGETS.kv: real etcd 3.4 and Cairn.
  */
-import { CompactedError, FutureRevisionError, InvalidArgumentError, KeyValue, op } from './index';
+import { CompactedError, FutureRevisionError, InvalidArgumentError, KeyValue, RequestTooLargeError, op } from './index';
 import { TARGETS, freshPrefix, useMember } from './testing/targets';
 
 describe.each(TARGETS.kv)('KV against %s', (kind) => {
@@ -128,6 +128,19 @@ describe.each(TARGETS.kv)('KV against %s', (kind) => {
     await c.compact(second.revision);
     await expect(c.get(`${p}k`).revision(first.revision)).rejects.toBeInstanceOf(CompactedError);
     await expect(c.get(`${p}k`).revision(second.revision + 1000n)).rejects.toBeInstanceOf(FutureRevisionError);
+  });
+
+  test('a request above the server limits fails with RequestTooLargeError, marked not applied', async () => {
+    const c = fx.client();
+    const p = freshPrefix('large');
+    // Above --max-request-bytes (1.5 MiB) but within the gRPC limit: etcd's own check.
+    const over = await c.put(`${p}a`, Buffer.alloc(1.8 * 1024 * 1024)).catch((e: unknown) => e);
+    expect(over).toBeInstanceOf(RequestTooLargeError);
+    // Above the gRPC message limit (+512 KiB): refused by the transport.
+    const way = await c.put(`${p}b`, Buffer.alloc(3 * 1024 * 1024)).catch((e: unknown) => e);
+    expect(way).toBeInstanceOf(RequestTooLargeError);
+    expect((way as RequestTooLargeError).notApplied).toBe(true);
+    expect(await c.getAll().prefix(p).count()).toBe(0);
   });
 
   test('bad input throws InvalidArgumentError before any request', async () => {
