@@ -255,7 +255,7 @@ async function run(data: MemberThreadData): Promise<void> {
     walMetadataJoined: identity.joined,
   });
   peers.attach(member);
-  const stopPublishing = publishAttributes({ member, name: config.name, clientUrls: config.advertiseClientUrls, log });
+  const publishing = publishAttributes({ member, name: config.name, clientUrls: config.advertiseClientUrls, log });
   member.onLeaderChange = (leader, term) => {
     // The leader counts lease TTLs (extended by an election timeout, as etcd); others do not.
     if (leader === identity.memberId) lessor.promote(Date.now(), config.electionTimeoutMs);
@@ -308,7 +308,7 @@ async function run(data: MemberThreadData): Promise<void> {
     if (msg.kind === 'calls') {
       server.onCalls(msg);
     } else if (msg.kind === 'stop') {
-      stopPublishing();
+      publishing.stop();
       leaseLoop.stop();
       backendSize.stop();
       autoCompactor?.stop();
@@ -322,7 +322,17 @@ async function run(data: MemberThreadData): Promise<void> {
         );
     }
   });
-  if (!(await member.waitForLeader(config.electionTimeoutMs * 10))) log.warn('no leader elected yet; serving anyway');
+  // As etcd, clients are served once this member has published its name and client URLs through
+  // Raft (every member then lists them); without a quorum for that long, serve anyway (reads with
+  // --consistency=s still answer) and say so.
+  const readyBoundMs = config.electionTimeoutMs * 10;
+  let readyTimer: NodeJS.Timeout | undefined;
+  const publishedInTime = await Promise.race([
+    publishing.published.then(() => true),
+    new Promise<boolean>((resolve) => (readyTimer = setTimeout(() => resolve(false), readyBoundMs))),
+  ]);
+  clearTimeout(readyTimer);
+  if (!publishedInTime) log.warn({ waitedMs: readyBoundMs }, 'not yet published to the cluster (no quorum?); serving anyway');
   port.postMessage({ kind: 'ready', methods: services.methods.map((m) => ({ path: m.path, kind: m.kind })), memberId: identity.memberId.toString(16), clusterId: identity.clusterId.toString(16) } satisfies FromMember);
 }
 

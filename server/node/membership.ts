@@ -274,11 +274,14 @@ export interface PublishingMember {
 
 /**
  * Proposes this member's name and client URLs through Raft until one proposal is applied (as etcd's
- * publish): every member then lists them. Returns a function that stops trying.
+ * publish): every member then lists them. `published` resolves once it is applied (as etcd's
+ * ReadyNotify); `stop` stops trying.
  */
-export function publishAttributes(opts: { member: PublishingMember; name: string; clientUrls: readonly string[]; log: Logger }): () => void {
+export function publishAttributes(opts: { member: PublishingMember; name: string; clientUrls: readonly string[]; log: Logger }): { stop: () => void; published: Promise<void> } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  let markPublished!: () => void;
+  const published = new Promise<void>((resolve) => (markPublished = resolve));
   const attempt = (): void => {
     timer = undefined;
     if (stopped) return;
@@ -292,7 +295,10 @@ export function publishAttributes(opts: { member: PublishingMember; name: string
       clusterMemberAttrSet: { memberId: fromBigInt(opts.member.memberId, true), memberAttributes: { name: opts.name, clientUrls: [...opts.clientUrls] } },
     }).finish();
     opts.member.propose(id, data).then(
-      () => opts.log.info({ name: opts.name, clientUrls: opts.clientUrls }, 'published local member to cluster through raft'),
+      () => {
+        opts.log.info({ name: opts.name, clientUrls: opts.clientUrls }, 'published local member to cluster through raft');
+        markPublished();
+      },
       (err) => {
         opts.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'failed to publish local member attributes; retrying');
         if (!stopped) timer = setTimeout(attempt, PUBLISH_RETRY_MS);
@@ -300,8 +306,11 @@ export function publishAttributes(opts: { member: PublishingMember; name: string
     );
   };
   attempt();
-  return () => {
-    stopped = true;
-    if (timer !== undefined) clearTimeout(timer);
+  return {
+    stop: () => {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+    },
+    published,
   };
 }
