@@ -107,7 +107,10 @@ function mask(text: string): string {
     // etcdctl prints a cluster ID with %16x: a short one is padded with spaces.
     .replace(/ +<id>/g, ' <id>')
     .replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<port>')
-    .replace(/\{"level":"warn".*\}\n/g, '');
+    .replace(/\{"level":"warn".*\}\n/g, '')
+    .replace(/took = [0-9.]+[µmn]?s/g, 'took = <t>')
+    // endpoint health --cluster lists the members in the order their checks finish.
+    .replace(/((?:.* is healthy: .*\n)+)/, (block: string) => block.split('\n').filter((l) => l !== '').sort().join('\n') + '\n');
 }
 
 /** The scenario; returns the transcript of the etcdctl commands whose output users read. */
@@ -174,6 +177,17 @@ async function membershipScenario(kind: MemberKind, cleanup: Member[]): Promise<
   expect(promoted).toBeDefined();
   transcript.push(`promoted: ${mask(promoted!)}`);
   expect((await memberList(leader.endpoint)).find((m) => m.id === id4)?.isLearner).toBe('false');
+
+  // endpoint status/health --cluster reach every member through the client URLs it published.
+  const clusterStatus = await eventually(async () => {
+    const r = await etcdctl(leader.endpoint, ['endpoint', 'status', '--cluster', '-w', 'json'], { timeoutMs: 10_000 });
+    if (r.code !== 0) return undefined;
+    const rows = JSON.parse(r.stdout) as { Status: { leader: number; isLearner?: boolean } }[];
+    return rows.length === 4 ? rows : undefined;
+  }, 10_000);
+  expect(clusterStatus).toBeDefined();
+  transcript.push(`status --cluster: ${clusterStatus!.length} endpoints, ${new Set(clusterStatus!.map((r) => String(r.Status.leader))).size} leader, ${clusterStatus!.filter((r) => r.Status.isLearner === true).length} learners`);
+  await run(leader.endpoint, ['endpoint', 'health', '--cluster']);
 
   // Update a member's peer URLs (to the same ones: the member keeps working).
   await run(leader.endpoint, ['member', 'update', id4, `--peer-urls=${peerUrl4}`]);
