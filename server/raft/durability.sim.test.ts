@@ -110,3 +110,26 @@ describe('regression: a snapshot must be synced before it is acknowledged', () =
     expect(rd.mustSync).toBe(true);
   });
 });
+
+describe('a stale acknowledgement (found by the long simulation, seed 467 of 5 members)', () => {
+  test('an ack of term t for entries a term t+1 append truncated in the same Ready is still sent (the durability check exempts acks older than the term on disk)', () => {
+    const storage = new MemoryStorage({ confState: { voters: [1n, 2n, 3n], learners: [] } });
+    const node = new RawNode({ id: 3n, storage, electionTicks: 10, heartbeatTicks: 1, random: seededRandom(1) });
+    const first = node.ready();
+    storage.append(first.entries);
+    if (first.hardState !== undefined) storage.setHardState(first.hardState);
+    node.advance(first);
+    const app = (from: bigint, term: number, ents: Entry[]) => ({
+      type: MessageType.MsgApp, from, to: 3n, term, logTerm: 1, index: 3, entries: ents, commit: 3, reject: false, rejectHint: 0,
+    });
+    node.step(app(1n, 2, [entry(4, 2), entry(5, 2), entry(6, 2)]));
+    node.step(app(2n, 3, [entry(4, 3)]));
+    const rd = node.ready();
+    expect(rd.entries.map((e) => `${e.index}/${e.term}`)).toEqual(['4/3']);
+    expect(rd.hardState?.term).toBe(3);
+    const acks = rd.messages.filter((m) => m.type === MessageType.MsgAppResp && !m.reject).map((m) => `${m.to}:t${m.term}:${m.index}`);
+    // The ack to the term-2 leader names index 6, which this member never writes.
+    expect(acks).toEqual(['1:t2:6', '2:t3:4']);
+  });
+});
+

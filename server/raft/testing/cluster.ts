@@ -400,7 +400,13 @@ export class Cluster {
       // A later term on disk keeps the promise too: the member can no longer vote in msg.term.
       check(hs.term > msg.term || (hs.term === msg.term && hs.vote === msg.to), `${what}, granting a vote not synced (disk: term ${hs.term} vote ${hs.vote})`);
     }
-    if (msg.type === MessageType.MsgAppResp && !msg.reject) {
+    // An acknowledgement from an earlier term than the one on disk is stale: the member stepped
+    // an append of term msg.term, then, in the same Ready, a newer leader's append whose conflict
+    // truncated the acknowledged entries before they were written. It is still sent (as etcd's
+    // raft does) and harmless: the newer leader was elected by a majority none of which could
+    // have held those entries (each would have refused its vote), so the stale leader cannot
+    // gather a majority for them. Every acknowledgement in the term on disk must be synced.
+    if (msg.type === MessageType.MsgAppResp && !msg.reject && msg.term >= hs.term) {
       const t = termAt(d, msg.index);
       const snap = d.snapshot?.metadata.index ?? 0;
       check(
