@@ -38,12 +38,15 @@ export function encodedMessageBytes(m: Message): number {
   let size = 2 + 16;
   size += varintSize(m.term) + varintSize(m.logTerm) + varintSize(m.index) + varintSize(m.commit);
   size += varintSize(m.rejectHint) + varintSize(m.entries.length);
-  for (const e of m.entries) {
-    size += varintSize(e.term) + varintSize(e.index) + 1 + varintSize(e.data.length) + e.data.length;
-  }
+  for (const e of m.entries) size += encodedEntryBytes(e);
   if (m.snapshot !== undefined) size += snapshotBytes(m.snapshot);
   if (m.context !== undefined) size += varintSize(m.context.length) + m.context.length;
   return size;
+}
+
+/** Bytes one entry takes inside an encoded message. */
+export function encodedEntryBytes(e: Entry): number {
+  return varintSize(e.term) + varintSize(e.index) + 1 + varintSize(e.data.length) + e.data.length;
 }
 
 function snapshotBytes(s: Snapshot): number {

@@ -8,8 +8,9 @@
  * unreachable (Raft retries).
  */
 import * as http2 from 'node:http2';
-import { Message } from '../raft/types';
+import { Message, MessageType } from '../raft/types';
 import { encodeMessageInto } from './codec';
+import { isMergeableType, Mergeable, mergeInto } from './merge';
 import { writeU32 } from './framing';
 import { backoffDelayMs, TransportLimits, TransportLogger } from './limits';
 import { HEADER_ERROR, LaneKind, lanePath } from './wire';
@@ -31,10 +32,8 @@ export interface LaneOptions {
   readonly onRemoved?: () => void;
 }
 
-interface Queued {
-  readonly m: Message;
-  readonly bytes: number;
-}
+/** A queued message; merge.ts may grow or replace it while it waits. */
+type Queued = Mergeable;
 
 /** A FIFO with O(1) push and shift: an array with a moving head, compacted now and then. */
 class Fifo<T> {
@@ -71,6 +70,8 @@ export class Lane {
   private urlCursor = 0;
   private readonly queue = new Fifo<Queued>();
   private queuedBytes = 0;
+  /** The last queued message of each mergeable type, while it is still queued (merge.ts). */
+  private readonly lastMergeable = new Map<MessageType, Queued>();
   /** Bumped on every new attempt and failure: events of an older attempt are ignored. */
   private generation = 0;
   private failures = 0;
@@ -115,10 +116,24 @@ export class Lane {
     const s = this.stateValue;
     if (s !== 'connecting' && s !== 'connected') return false;
     const limits = this.opts.limits;
+    const mergeable = isMergeableType(m.type);
+    if (mergeable) {
+      const last = this.lastMergeable.get(m.type);
+      if (last !== undefined) {
+        const room = limits.queueBytesMax - this.queuedBytes;
+        const grew = mergeInto(last, m, bytes, Math.min(limits.mergeBytesMax, last.bytes + Math.max(0, room)));
+        if (grew !== undefined) {
+          this.queuedBytes += grew;
+          return true;
+        }
+      }
+    }
     if (this.queue.length >= limits.queueMessagesMax) return false;
     if (this.queuedBytes > 0 && this.queuedBytes + bytes > limits.queueBytesMax) return false;
-    this.queue.push({ m, bytes });
+    const q: Queued = { m, bytes, ownsEntries: false };
+    this.queue.push(q);
     this.queuedBytes += bytes;
+    if (mergeable) this.lastMergeable.set(m.type, q);
     if (s === 'connected' && !this.flushScheduled && !this.writeBlocked) {
       this.flushScheduled = true;
       queueMicrotask(() => this.flush());
@@ -147,6 +162,7 @@ export class Lane {
     this.generation++;
     this.teardown();
     this.queue.clear();
+    this.lastMergeable.clear();
     this.queuedBytes = 0;
     if (wasConnected) this.setInactive();
   }
@@ -226,6 +242,7 @@ export class Lane {
       const batch: Queued[] = [];
       while (this.queue.length > 0 && (count === 0 || size + 4 + this.queue.peek().bytes <= batchMax)) {
         const q = this.queue.shift();
+        if (this.lastMergeable.get(q.m.type) === q) this.lastMergeable.delete(q.m.type);
         batch.push(q);
         size += 4 + q.bytes;
         count++;
@@ -258,6 +275,7 @@ export class Lane {
     this.teardown();
     const lost = this.queue.length > 0 || wasConnected;
     this.queue.clear();
+    this.lastMergeable.clear();
     this.queuedBytes = 0;
     this.failures++;
     const fields = { ...this.opts.logFields, lane: this.opts.kind, err: err instanceof Error ? err.message : String(err) };

@@ -23,6 +23,11 @@ export interface TransportLimits {
   readonly messageBytesMax: number;
   /** Encoded messages coalesced into one stream write (a larger single message is written alone). */
   readonly writeBatchBytesMax: number;
+  /**
+   * Largest encoded message a lane builds by merging queued messages (merge.ts); a merge that
+   * would pass it queues the message on its own instead.
+   */
+  readonly mergeBytesMax: number;
   /** Largest snapshot accepted by a receiver (bytes of data). Larger: refused with 413. */
   readonly snapshotBytesMax: number;
   /** A snapshot transfer with no progress for this long fails (onSnapshotStatus false). */
@@ -40,6 +45,7 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = Object.freeze({
   pingTimeoutMs: 3000,
   messageBytesMax: 128 * 1024 * 1024,
   writeBatchBytesMax: 256 * 1024,
+  mergeBytesMax: 1024 * 1024,
   snapshotBytesMax: 4 * 1024 * 1024 * 1024 - 1,
   snapshotIdleTimeoutMs: 10_000,
 });

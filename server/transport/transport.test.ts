@@ -79,7 +79,8 @@ describe('PeerTransport', () => {
     await connected(b, a);
     const n = 5000;
     for (let k = 0; k < n; k++) {
-      a.t.send([heartbeat(1n, 2n, k), append(1n, 2n, k, 1, 16)]);
+      // Appends with gaps between them: none continues the one before, so none is merged.
+      a.t.send([heartbeat(1n, 2n, k), append(1n, 2n, 2 * k, 1, 16)]);
       if (k % 500 === 0) await new Promise((r) => setImmediate(r));
     }
     b.t.send([heartbeat(2n, 1n, 42)]);
@@ -88,10 +89,31 @@ describe('PeerTransport', () => {
     const hb = b.got.filter((m) => m.type === MessageType.MsgHeartbeat).map((m) => m.commit);
     const app = b.got.filter((m) => m.type === MessageType.MsgApp).map((m) => m.index);
     expect(hb).toEqual([...Array(n).keys()]);
-    expect(app).toEqual([...Array(n).keys()]);
+    expect(app).toEqual([...Array(n).keys()].map((k) => 2 * k));
     expect(b.got.every((m) => m.from === 1n && m.to === 2n)).toBe(true);
     expect(a.got[0].commit).toBe(42);
     expect(a.unreachable).toEqual([]);
+  });
+
+  test('contiguous appends, accepting acks and proposals queued together travel merged, in order', async () => {
+    const [a, b] = [await node(1n), await node(2n)];
+    mesh([a, b]);
+    await connected(a, b);
+    const batch: Message[] = [];
+    for (let k = 0; k < 100; k++) {
+      batch.push(append(1n, 2n, 10 + k, 1, 16));
+      batch.push(message({ type: MessageType.MsgApp, from: 1n, to: 2n, index: 11 + k, logTerm: 1, commit: 11 + k }));
+      batch.push(message({ type: MessageType.MsgAppResp, from: 1n, to: 2n, index: 10 + k }));
+      batch.push(message({ type: MessageType.MsgProp, from: 1n, to: 2n, term: 0, entries: entries(0, 1, 8) }));
+    }
+    a.t.send(batch);
+    await waitFor('merged messages', () => b.got.length === 3);
+    const app = b.got.find((m) => m.type === MessageType.MsgApp)!;
+    expect([app.index, app.logTerm, app.commit, app.entries.length]).toEqual([10, 1, 110, 100]);
+    expect(app.entries.map((e) => e.index)).toEqual([...Array(100).keys()].map((k) => 11 + k));
+    expect(b.got.find((m) => m.type === MessageType.MsgAppResp)!.index).toBe(109);
+    expect(b.got.find((m) => m.type === MessageType.MsgProp)!.entries.length).toBe(100);
+    expect(a.t.queuedMessages(2n)).toBe(0);
   });
 
   test('large entries and large batches arrive intact', async () => {
