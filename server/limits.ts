@@ -8,8 +8,13 @@ export const LIMITS = {
   callsInFlightMax: 65536,
   /** Streaming calls (watch, keep-alive) open at once; past it: RESOURCE_EXHAUSTED "etcdserver: too many requests". */
   streamsOpenMax: 100000,
-  /** Bytes the member may send to a stream whose client stopped reading; past it the stream ends RESOURCE_EXHAUSTED. Services stop sending long before (they watch `writable`). */
-  streamUnwritableBytesMax: 16 * 1024 * 1024,
+  /**
+   * Bytes the member may send to a stream whose client stopped reading; past it the stream ends
+   * RESOURCE_EXHAUSTED. Services stop sending once they see `writable` go false, but that news
+   * crosses threads: a busy transport thread lets a watch catch-up (2 MiB batches) run several
+   * batches ahead, so the bound leaves room for 32 of them.
+   */
+  streamUnwritableBytesMax: 64 * 1024 * 1024,
   /** Proposals waiting to be applied; past it: ErrTooManyRequests (etcd bounds the apply gap at 5000 entries). */
   proposalsPendingMax: 20000,
   /** Linearizable reads waiting for the next ReadIndex round; past it: ErrTooManyRequests. */
