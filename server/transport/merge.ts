@@ -28,9 +28,15 @@ import { encodedEntryBytes } from './codec';
 export interface Mergeable {
   m: Message;
   bytes: number;
-  /** True when `m.entries` is an array this slot made (so it may be appended to in place). */
+  /**
+   * True when `m` (and its `entries` array) was made by a merge for this slot, so later merges may
+   * change it in place; false while it is the caller's message, which is never changed.
+   */
   ownsEntries: boolean;
 }
+
+/** A merged message the slot owns. */
+type Owned = { -readonly [K in keyof Message]: Message[K] } & { entries: Entry[] };
 
 /** Whether messages of this type may ever be merged (the lane remembers the last one queued). */
 export function isMergeableType(t: MessageType): boolean {
@@ -88,13 +94,16 @@ function appendEntries(slot: Mergeable, next: Message, bytesMax: number, fields:
   const bytes =
     slot.bytes + added + varintSize(count) - varintSize(a.entries.length) + varintSize(commit) - varintSize(a.commit);
   if (bytes > bytesMax) return undefined;
-  let entries = a.entries;
-  if (!slot.ownsEntries) {
-    entries = a.entries.slice();
+  let owned: Owned;
+  if (slot.ownsEntries) {
+    owned = a as Owned;
+  } else {
+    owned = { ...a, entries: a.entries.slice() };
+    slot.m = owned;
     slot.ownsEntries = true;
   }
-  for (const e of next.entries) (entries as Entry[]).push(e);
-  slot.m = { ...a, entries, commit };
+  for (const e of next.entries) owned.entries.push(e);
+  owned.commit = commit;
   const grew = bytes - slot.bytes;
   slot.bytes = bytes;
   return grew;

@@ -28,6 +28,9 @@ import {
   PROTOCOL_VERSION,
 } from './wire';
 
+/** Frames up to this size (no entries worth a copy of their own) are decoded with per-field copies. */
+const SMALL_FRAME_BYTES = 64;
+
 export interface ReceiverOptions {
   readonly memberId: bigint;
   readonly clusterId: bigint;
@@ -130,7 +133,9 @@ export class Receiver {
       if (broken) return;
       try {
         reader.push(chunk, (frame) => {
-          const m = decodeMessage(frame.bytes, { copy: !frame.owned });
+          // A frame that is a view into the received chunk is copied once, whole, and the message's
+          // entries are views into that copy: one allocation per message rather than one per entry.
+          const m = frame.owned || frame.bytes.length <= SMALL_FRAME_BYTES ? decodeMessage(frame.bytes, { copy: !frame.owned }) : decodeMessage(new Uint8Array(frame.bytes), { copy: false });
           if (m.from !== from || m.to !== me || m.type === MessageType.MsgSnap) {
             this.opts.log.warn({ ...fields, type: m.type, from: formatId(m.from), to: formatId(m.to) }, 'dropped a message that does not belong on this stream');
             return;
