@@ -21,6 +21,11 @@ export interface GrpcServerOptions {
   readonly maxReceiveMessageBytes: number;
   /** Largest response message sent; larger → the call ends RESOURCE_EXHAUSTED. */
   readonly maxSendMessageBytes: number;
+  /**
+   * Bytes a streaming call may have waiting to be sent (the client is slow, or its flow-control
+   * window is closed) before `writable()` turns false. Default {@link STREAM_SEND_BUFFER_BYTES}.
+   */
+  readonly streamSendBufferBytes?: number;
   /** Structured log sink (handler failures). Default: one JSON line on stderr. */
   readonly log?: (obj: Record<string, unknown>) => void;
 }
@@ -47,9 +52,13 @@ export function isGrpcContentType(contentType: string | undefined): boolean {
  * const grpc = new GrpcServer({ maxReceiveMessageBytes: 1.5 * 1024 * 1024 + 4096, maxSendMessageBytes: 2 ** 31 - 1 });
  * grpc.addMethod('/etcdserverpb.KV/Range', 'unary', (call, request) => call.sendResponse(answer(request)));
  */
+/** Default of {@link GrpcServerOptions.streamSendBufferBytes}. */
+export const STREAM_SEND_BUFFER_BYTES = 1024 * 1024;
+
 export class GrpcServer implements CallHost {
   readonly receiveBytesMax: number;
   readonly sendBytesMax: number;
+  readonly sendBufferBytesMax: number;
   readonly wheel = new DeadlineWheel({ slotMs: 10, slotCount: 1024 });
   private readonly log: (obj: Record<string, unknown>) => void;
   private readonly methods = new Map<string, Method>();
@@ -59,6 +68,7 @@ export class GrpcServer implements CallHost {
     if (!(opts.maxReceiveMessageBytes >= 0) || !(opts.maxSendMessageBytes >= 0)) throw new Error('message size limits must be >= 0');
     this.receiveBytesMax = opts.maxReceiveMessageBytes;
     this.sendBytesMax = opts.maxSendMessageBytes;
+    this.sendBufferBytesMax = opts.streamSendBufferBytes ?? STREAM_SEND_BUFFER_BYTES;
     this.log = opts.log ?? ((obj) => process.stderr.write(JSON.stringify(obj) + '\n'));
   }
 
