@@ -9,7 +9,7 @@
  */
 import type * as http2 from 'node:http2';
 import type { DeadlineWheel, Expirable } from './deadline';
-import { FRAME_COPY_MAX_BYTES, frameMessage, framePrefix, MessageDecoder, type MessageSink } from './framing';
+import { FRAME_COPY_MAX_BYTES, FRAME_PREFIX_BYTES, frameMessage, framePrefix, MessageDecoder, type MessageSink } from './framing';
 import { encodeGrpcMessage, Status, type CallStatus } from './status';
 
 /**
@@ -95,6 +95,11 @@ function onStreamError(this: CallStream): void {
 function onWantTrailers(this: CallStream): void {
   this.sendTrailers(this[kCall].trailers);
 }
+function flushCallFrames(call: GrpcCall): void {
+  call.flushFrames();
+}
+/** The first buffer of a tick's frames (grown by doubling). */
+const PENDING_INITIAL_BYTES = 4096;
 function onStreamDrain(this: CallStream): void {
   this[kCall].drained();
 }
@@ -141,6 +146,11 @@ export class GrpcCall implements ServerCall, MessageSink, Expirable {
   /** More than `sendBufferBytesMax` was buffered; cleared by the stream's next 'drain'. */
   private blocked = false;
   private drainListened = false;
+  /** Framed messages not yet written (the first `pendingBytes` bytes), written at the end of the tick. */
+  private pending: Buffer | null = null;
+  private pendingBytes = 0;
+  /** The size of the last tick's frames: the next tick's buffer starts that large. */
+  private lastFlushBytes = 0;
 
   constructor(
     private readonly host: CallHost,
@@ -199,8 +209,11 @@ export class GrpcCall implements ServerCall, MessageSink, Expirable {
     if (s.destroyed || s.closed) return false;
     if (!this.headersSent) this.respondHeaders(s);
     if (bytes.length <= FRAME_COPY_MAX_BYTES) {
-      s.write(frameMessage(bytes));
+      // Messages sent in one tick (a watch event fanned out to every watcher of the stream) go out
+      // as one write: one buffer, one native write, instead of a buffer and a write each.
+      this.appendFrame(bytes);
     } else {
+      this.flushFrames();
       s.cork();
       s.write(framePrefix(bytes.length));
       s.write(bytes);
@@ -212,7 +225,7 @@ export class GrpcCall implements ServerCall, MessageSink, Expirable {
     // sent while "not writable"). Past the bound node's needDrain is set too (the bound is above
     // the high-water mark), so 'drain' follows once the buffer is empty; until then the call stays
     // not writable.
-    if (!this.blocked && s.writableLength > this.host.sendBufferBytesMax) {
+    if (!this.blocked && s.writableLength + this.pendingBytes > this.host.sendBufferBytesMax) {
       this.blocked = true;
       this.listenDrain();
     }
@@ -225,6 +238,7 @@ export class GrpcCall implements ServerCall, MessageSink, Expirable {
       this.end({ code: Status.RESOURCE_EXHAUSTED, message: `grpc: trying to send message larger than max (${bytes.length} vs. ${this.host.sendBytesMax})` });
       return;
     }
+    this.flushFrames();
     this.finish();
     const s = this.stream;
     if (s.destroyed || s.closed) return;
@@ -239,6 +253,7 @@ export class GrpcCall implements ServerCall, MessageSink, Expirable {
 
   end(status?: CallStatus): void {
     if (this.ended) return;
+    this.flushFrames();
     this.finish();
     const s = this.stream;
     if (s.destroyed || s.closed) return;
@@ -333,6 +348,38 @@ export class GrpcCall implements ServerCall, MessageSink, Expirable {
     this.headersSent = true;
     s.respond(RESPONSE_HEADERS, RESPOND_WITH_TRAILERS);
     s.on('wantTrailers', onWantTrailers);
+  }
+
+  /** Frames `payload` into the bytes to write at the end of this tick. */
+  private appendFrame(payload: Uint8Array): void {
+    const need = this.pendingBytes + FRAME_PREFIX_BYTES + payload.length;
+    let buf = this.pending;
+    if (buf === null || buf.length < need) {
+      const grown = Buffer.allocUnsafe(Math.max(need, buf === null ? this.lastFlushBytes : buf.length * 2, PENDING_INITIAL_BYTES));
+      if (buf !== null) buf.copy(grown, 0, 0, this.pendingBytes);
+      buf = grown;
+      this.pending = grown;
+    }
+    if (this.pendingBytes === 0) process.nextTick(flushCallFrames, this);
+    let at = this.pendingBytes;
+    buf[at] = 0;
+    buf.writeUInt32BE(payload.length, at + 1);
+    at += FRAME_PREFIX_BYTES;
+    buf.set(payload, at);
+    this.pendingBytes = at + payload.length;
+  }
+
+  /** Writes the frames appended in this tick (also runs by itself at the end of the tick). */
+  flushFrames(): void {
+    const n = this.pendingBytes;
+    if (n === 0) return;
+    const buf = this.pending!;
+    // The written buffer belongs to the stream now; the next tick's frames go to a new one.
+    this.pending = null;
+    this.pendingBytes = 0;
+    this.lastFlushBytes = n;
+    const s = this.stream;
+    if (!s.destroyed && !s.closed && !this.ended) s.write(n === buf.length ? buf : buf.subarray(0, n));
   }
 
   private listenDrain(): void {
