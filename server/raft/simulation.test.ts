@@ -9,7 +9,7 @@
  * depends on unsynced state; after healing, the cluster commits a new proposal on every member.
  *
  * RAFT_SIM_SEED=<seed> RAFT_SIM_SIZE=<3|5> [RAFT_SIM_STEPS=<n>] replays one seed (a failure
- * prints this line). RAFT_SIM_LONG=1 is the long mode (5000 seeds per size, 3000 actions each);
+ * prints this line) and shows the last events of its trace. RAFT_SIM_LONG=1 is the long mode (5000 seeds per size, 3000 actions each);
  * RAFT_SIM_SEEDS, RAFT_SIM_FIRST_SEED and RAFT_SIM_STEPS change any sweep.
  */
 import { addEvents, noEvents, runSimulation, SimulationEvents } from './testing/simulation';
@@ -22,6 +22,8 @@ const onlySeed = process.env.RAFT_SIM_SEED !== undefined ? Number(process.env.RA
 const onlySize = process.env.RAFT_SIM_SIZE !== undefined ? Number(process.env.RAFT_SIM_SIZE) : undefined;
 /** Failures collected before the sweep stops (a long run reports many seeds at once). */
 const FAILURES_MAX = 20;
+/** Events of the trace shown with a replayed seed's failure. */
+const TRACE_TAIL = 80;
 
 for (const size of [3, 5]) {
   if (onlySize !== undefined && onlySize !== size) continue;
@@ -34,15 +36,18 @@ for (const size of [3, 5]) {
     const failures: string[] = [];
     const started = Date.now();
     for (const seed of seeds) {
+      // Replaying one seed keeps the event trace and shows its end with the failure.
+      const trace: string[] | undefined = onlySeed !== undefined ? [] : undefined;
       try {
-        const r = runSimulation({ seed, size, steps: STEPS });
+        const r = runSimulation({ seed, size, steps: STEPS, trace });
         committed += r.committed;
         addEvents(events, r.events);
         net.dropped += r.stats.dropped;
         net.duplicated += r.stats.duplicated;
         net.delayed += r.stats.delayed;
       } catch (err) {
-        failures.push((err as Error).message);
+        const tail = trace !== undefined ? `\nlast events:\n${trace.slice(-TRACE_TAIL).join('\n')}` : '';
+        failures.push((err as Error).message + tail);
         if (failures.length >= FAILURES_MAX) break;
       }
     }

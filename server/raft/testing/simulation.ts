@@ -58,7 +58,7 @@ export interface SimulationEvents {
   /** Snapshots a member installed from its leader. */
   snapshotsInstalled: number;
   transfers: number;
-  /** Conf changes applied, by kind. */
+  /** Conf changes, counted when first applied anywhere, by kind. */
   learnersAdded: number;
   learnersPromoted: number;
   votersAdded: number;
