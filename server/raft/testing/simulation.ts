@@ -7,7 +7,7 @@
  * cuts); crashes that lose the unsynced tail of the disk and may tear its last record (also in
  * the middle of a Ready and while handling a message) and restarts from what recovery reads;
  * snapshots with compaction; leader transfers; membership changes (add a learner, promote it, add
- * a voter directly, remove a voter or a learner). The Cluster checks its invariants after every
+ * a voter directly, remove a voter — sometimes the leader itself — or a learner). The Cluster checks its invariants after every
  * action (testing/cluster.ts). Then the network heals, every member restarts, and the cluster
  * must elect a leader and commit a new proposal on every member. The same seed replays exactly.
  */
@@ -63,12 +63,15 @@ export interface SimulationEvents {
   learnersPromoted: number;
   votersAdded: number;
   membersRemoved: number;
+  /** Proposals of the leader's own removal. */
+  leaderRemovalsProposed: number;
 }
 
 export function noEvents(): SimulationEvents {
   return {
     crashes: 0, crashesLosingWrites: 0, tornCut: 0, restarts: 0, symmetricPartitions: 0, oneWayPartitions: 0, snapshots: 0,
     snapshotsInstalled: 0, transfers: 0, learnersAdded: 0, learnersPromoted: 0, votersAdded: 0, membersRemoved: 0,
+    leaderRemovalsProposed: 0,
   };
 }
 
@@ -201,7 +204,7 @@ function simulate(options: SimulationOptions): SimulationResult {
       }
       cluster.processReadies();
     } else if (r < 0.935) {
-      if (options.membership !== false) nextId = changeMembership(cluster, rnd, nextId);
+      if (options.membership !== false) nextId = changeMembership(cluster, rnd, nextId, events);
     } else {
       cluster.deliverOne();
     }
@@ -276,7 +279,7 @@ function crashOrRestart(cluster: Cluster, size: number, events: SimulationEvents
  * add a new member directly as a voter, remove a learner, or remove a voter (never below 3
  * voters). Refused proposals (one change at a time) are fine.
  */
-function changeMembership(cluster: Cluster, rnd: () => number, nextId: bigint): bigint {
+function changeMembership(cluster: Cluster, rnd: () => number, nextId: bigint, events: SimulationEvents): bigint {
   const lead = cluster.leader();
   if (lead === undefined) return nextId;
   const leader = cluster.member(lead);
@@ -305,8 +308,10 @@ function changeMembership(cluster: Cluster, rnd: () => number, nextId: bigint): 
   } else if (r < 0.7 && cs.learners.length > 0) {
     propose(ConfChangeType.RemoveNode, cs.learners[randomInt(rnd, cs.learners.length)]);
   } else if (cs.voters.length > 3) {
-    const victims = cs.voters.filter((v) => v !== lead);
-    propose(ConfChangeType.RemoveNode, victims[randomInt(rnd, victims.length)]);
+    // Sometimes the leader itself: it hands leadership over once it applies its removal.
+    const self = rnd() < 0.2;
+    const victims = self ? [lead] : cs.voters.filter((v) => v !== lead);
+    if (propose(ConfChangeType.RemoveNode, victims[randomInt(rnd, victims.length)]) && self) events.leaderRemovalsProposed++;
   }
   return nextId;
 }
