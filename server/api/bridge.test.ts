@@ -109,6 +109,29 @@ describe('call bridge: streaming calls', () => {
     close();
   });
 
+  it('sends a message given as parts as their concatenation, in order with whole messages', async () => {
+    const parts = {
+      stream: (s: MemberStream) => {
+        s.onMessage((m) => {
+          const text = Buffer.from(m).toString();
+          if (text === 'whole') s.send(Buffer.from('w'));
+          else s.sendParts!([Buffer.from('a'), Buffer.alloc(0), Buffer.from('bc'), Buffer.from(text)], 3 + text.length);
+        });
+        s.onHalfClose(() => s.end(STATUS_OK));
+      },
+    };
+    const { bridge, close } = pair([parts]);
+    const rec = recordingSink();
+    const handle = bridge.openStream(0, rec.sink)!;
+    handle.message(Buffer.from('1'));
+    handle.message(Buffer.from('whole'));
+    handle.message(Buffer.from('22'));
+    handle.halfClose();
+    await rec.whenEnded();
+    expect(rec.sent).toEqual(['abc1', 'w', 'abc22']);
+    close();
+  });
+
   it('tells the member when the client cannot take more and when it drained', async () => {
     const changes: boolean[] = [];
     let stream: MemberStream | undefined;

@@ -65,7 +65,8 @@ class BatchWriter {
   private ids: number[] = [];
   private codes: number[] = [];
   private messages: (string | null)[] = [];
-  private payloads: Uint8Array[] = [];
+  /** A payload, or the parts of one (copied one after the other at flush). */
+  private payloads: (Uint8Array | readonly Uint8Array[])[] = [];
   private bytes = 0;
   private scheduled = false;
 
@@ -82,6 +83,24 @@ class BatchWriter {
     const p = payload ?? EMPTY;
     this.payloads.push(p);
     this.bytes += p.length;
+    this.schedule();
+  }
+
+  /**
+   * A row whose payload is the concatenation of `parts` (`bytes` in all): the parts are copied
+   * straight into the batch, with no buffer of their own. They must not change until the flush.
+   */
+  addParts(op: number, id: number, code: number, parts: readonly Uint8Array[], bytes: number): void {
+    this.ops.push(op);
+    this.ids.push(id);
+    this.codes.push(code);
+    this.messages.push(null);
+    this.payloads.push(parts);
+    this.bytes += bytes;
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flush);
@@ -99,8 +118,16 @@ class BatchWriter {
     let at = 0;
     for (let i = 0; i < n; i++) {
       offsets[i] = at;
-      view.set(this.payloads[i]!, at);
-      at += this.payloads[i]!.length;
+      const p = this.payloads[i]!;
+      if (p instanceof Uint8Array) {
+        view.set(p, at);
+        at += p.length;
+      } else {
+        for (const part of p) {
+          view.set(part, at);
+          at += part.length;
+        }
+      }
     }
     offsets[n] = at;
     const msg: CallBatch | ResultBatch = { kind: this.kind, ops: this.ops, ids: this.ids, codes: this.codes, messages: this.messages, offsets, data };
@@ -307,6 +334,11 @@ export interface MemberStream {
   readonly writable: boolean;
   readonly ended: boolean;
   send(message: Uint8Array): void;
+  /**
+   * Sends one message made of `parts` (`bytes` in all), copied into the outgoing batch at the end
+   * of the turn: the parts must not change until then.
+   */
+  sendParts?(parts: readonly Uint8Array[], bytes: number): void;
   end(status?: number, message?: string): void;
 }
 
@@ -347,6 +379,10 @@ class MemberStreamImpl implements MemberStream {
   send(message: Uint8Array): void {
     if (this.ended) return;
     this.writer.add(ResultOp.StreamSend, this.id, 0, null, message);
+  }
+  sendParts(parts: readonly Uint8Array[], bytes: number): void {
+    if (this.ended) return;
+    this.writer.addParts(ResultOp.StreamSend, this.id, 0, parts, bytes);
   }
   end(status = STATUS_OK, message?: string): void {
     if (this.ended) return;

@@ -30,6 +30,8 @@ export interface HeaderSource {
 export interface WatchOutput {
   readonly writable: boolean;
   send(message: Uint8Array): void;
+  /** Sends one message that is the concatenation of `parts` (`bytes` in all); they must not change afterwards. */
+  sendParts?(parts: readonly Uint8Array[], bytes: number): void;
 }
 
 export interface WatchStreamOptions {
@@ -175,9 +177,18 @@ export class WatchStream implements WatchSink {
     if (fields.length === 0) return;
     w.sentSinceProgressTick = true;
     const header = this.opts.headers.headerField(headerRevision);
-    const idField = watchIdField(w.id);
+    const idField = (w.idField ??= watchIdField(w.id));
     if (!w.fragment) {
-      this.opts.out.send(encodeEventsResponse(header, idField, fields, false));
+      const out = this.opts.out;
+      if (out.sendParts === undefined) {
+        out.send(encodeEventsResponse(header, idField, fields, false));
+        return;
+      }
+      // The response is header + watch ID + events, all of them cached bytes: no buffer of its own.
+      let bytes = header.length + idField.length;
+      for (const f of fields) bytes += f.length;
+      fields.unshift(header, idField);
+      out.sendParts(fields, bytes);
       return;
     }
     const groups = fragmentEvents(header.length + idField.length, fields, this.opts.maxRequestBytes);

@@ -47,6 +47,8 @@ export class Watcher {
   state: WatcherState = 'unsynced';
   /** Events were sent since the last progress tick (etcd then skips the periodic notification). */
   sentSinceProgressTick = false;
+  /** The encoded watch_id field of responses (event-codec's watchIdField), made on first use. */
+  idField: Buffer | undefined = undefined;
 
   constructor(options: WatcherOptions) {
     this.id = options.id;

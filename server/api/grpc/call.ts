@@ -98,8 +98,8 @@ function onWantTrailers(this: CallStream): void {
 function flushCallFrames(call: GrpcCall): void {
   call.flushFrames();
 }
-/** The first buffer of a tick's frames (grown by doubling). */
-const PENDING_INITIAL_BYTES = 4096;
+/** A tick's first buffer is as large as the last tick's frames, up to this (then grown by doubling). */
+const PENDING_HINT_MAX_BYTES = 64 * 1024;
 function onStreamDrain(this: CallStream): void {
   this[kCall].drained();
 }
@@ -355,7 +355,7 @@ export class GrpcCall implements ServerCall, MessageSink, Expirable {
     const need = this.pendingBytes + FRAME_PREFIX_BYTES + payload.length;
     let buf = this.pending;
     if (buf === null || buf.length < need) {
-      const grown = Buffer.allocUnsafe(Math.max(need, buf === null ? this.lastFlushBytes : buf.length * 2, PENDING_INITIAL_BYTES));
+      const grown = Buffer.allocUnsafe(Math.max(need, buf === null ? Math.min(this.lastFlushBytes, PENDING_HINT_MAX_BYTES) : buf.length * 2));
       if (buf !== null) buf.copy(grown, 0, 0, this.pendingBytes);
       buf = grown;
       this.pending = grown;
