@@ -53,6 +53,19 @@ describe('simulated disk', () => {
     expect(disk.durable().entries).toEqual([]);
     expect(lastIndexOf(disk.durable())).toBe(9);
   });
+
+  test('as the WAL: a snapshot marker keeps the entries after it, and an entry right after the marker may not have a lower term', () => {
+    const snap = (index: number, term: number) => ({ metadata: { index, term, confState: { voters: [1n], learners: [] } }, data: new Uint8Array(0) });
+    const disk = new Disk();
+    disk.write([1, 2, 3, 4, 5].map((i) => entryRecord(entry(i, 1))));
+    disk.write([snapshotRecord(snap(3, 2), false)]); // a received snapshot recorded as a marker
+    disk.sync();
+    // Entries 4 and 5 (term 1, from the member's old log) survive after a snapshot of term 2.
+    expect(disk.durable().entries.map((e) => `${e.index}/${e.term}`)).toEqual(['4/1', '5/1']);
+    const fresh = new Disk();
+    fresh.write([snapshotRecord(snap(3, 2), false), entryRecord(entry(4, 1))]);
+    expect(() => fresh.sync()).toThrow(/below the snapshot's term/);
+  });
 });
 
 describe('durability checks of the host loop', () => {

@@ -10,7 +10,8 @@
  *
  * RAFT_SIM_SEED=<seed> RAFT_SIM_SIZE=<3|5> [RAFT_SIM_STEPS=<n>] replays one seed (a failure
  * prints this line) and shows the last events of its trace. RAFT_SIM_LONG=1 is the long mode (5000 seeds per size, 3000 actions each);
- * RAFT_SIM_SEEDS, RAFT_SIM_FIRST_SEED and RAFT_SIM_STEPS change any sweep.
+ * RAFT_SIM_SEEDS, RAFT_SIM_FIRST_SEED and RAFT_SIM_STEPS change any sweep;
+ * RAFT_SIM_INSTALL_RECORD=wal-marker records a received snapshot as server/node's WAL does.
  */
 import { addEvents, noEvents, runSimulation, SimulationEvents } from './testing/simulation';
 
@@ -18,6 +19,8 @@ const LONG = process.env.RAFT_SIM_LONG === '1';
 const SEEDS = Number(process.env.RAFT_SIM_SEEDS ?? (LONG ? 5000 : 300));
 const FIRST_SEED = Number(process.env.RAFT_SIM_FIRST_SEED ?? 1);
 const STEPS = Number(process.env.RAFT_SIM_STEPS ?? (LONG ? 3000 : 1500));
+/** RAFT_SIM_INSTALL_RECORD=wal-marker records received snapshots as server/node does (see ClusterOptions). */
+const INSTALL_RECORD = process.env.RAFT_SIM_INSTALL_RECORD === 'wal-marker' ? 'wal-marker' : undefined;
 const onlySeed = process.env.RAFT_SIM_SEED !== undefined ? Number(process.env.RAFT_SIM_SEED) : undefined;
 const onlySize = process.env.RAFT_SIM_SIZE !== undefined ? Number(process.env.RAFT_SIM_SIZE) : undefined;
 /** Failures collected before the sweep stops (a long run reports many seeds at once). */
@@ -39,7 +42,7 @@ for (const size of [3, 5]) {
       // Replaying one seed keeps the event trace and shows its end with the failure.
       const trace: string[] | undefined = onlySeed !== undefined ? [] : undefined;
       try {
-        const r = runSimulation({ seed, size, steps: STEPS, trace });
+        const r = runSimulation({ seed, size, steps: STEPS, trace, installRecord: INSTALL_RECORD });
         committed += r.committed;
         addEvents(events, r.events);
         net.dropped += r.stats.dropped;

@@ -48,6 +48,12 @@ export interface ClusterOptions {
   readonly hostBug?: 'sendBeforeSync' | 'applyBeforeSync';
   /** Check each send and apply against the synced disk (default true). */
   readonly durabilityChecks?: boolean;
+  /**
+   * How a snapshot received from the leader is recorded: 'replaces-log' (default, as
+   * MemoryStorage.applySnapshot) or 'wal-marker' (as server/node saves it: a WAL snapshot marker,
+   * which on replay drops the entries it covers and keeps those after it).
+   */
+  readonly installRecord?: 'replaces-log' | 'wal-marker';
 }
 
 export class InvariantViolation extends Error {
@@ -359,7 +365,7 @@ export class Cluster {
     if (rd.hardState !== undefined) m.hardStateUnsaved = rd.hardState;
     if (!rd.mustSync && rd.snapshot === undefined) return;
     const records: DiskRecord[] = [];
-    if (rd.snapshot !== undefined) records.push(snapshotRecord(rd.snapshot, true));
+    if (rd.snapshot !== undefined) records.push(snapshotRecord(rd.snapshot, this.options.installRecord !== 'wal-marker'));
     for (const e of rd.entries) records.push(entryRecord(e));
     if (m.hardStateUnsaved !== undefined) records.push(hardStateRecord(m.hardStateUnsaved));
     m.hardStateUnsaved = undefined;

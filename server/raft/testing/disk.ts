@@ -215,6 +215,13 @@ export function replayRecord(st: MutableState, r: DiskRecord): void {
       if (keep < 0 || keep > st.entries.length) {
         throw new Error(`disk: entry ${e.index} leaves a gap after ${first + st.entries.length - 1}`);
       }
+      // server/wal/replay.ts refuses these: the WAL would not open.
+      if (keep > 0 && st.entries[keep - 1].term > e.term) {
+        throw new Error(`disk: entry ${e.index} has term ${e.term} below its predecessor's term ${st.entries[keep - 1].term} (the WAL refuses to open)`);
+      }
+      if (keep === 0 && st.snapshot !== undefined && e.index === snapIndex + 1 && e.term < st.snapshot.metadata.term) {
+        throw new Error(`disk: entry ${e.index} has term ${e.term} below the snapshot's term ${st.snapshot.metadata.term} (the WAL refuses to open)`);
+      }
       st.entries.length = keep;
       st.entries.push(e);
       return;

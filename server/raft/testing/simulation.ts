@@ -33,6 +33,8 @@ export interface SimulationOptions {
   readonly hostBug?: ClusterOptions['hostBug'];
   /** Check sends and applies against the synced disk (default true). */
   readonly durabilityChecks?: boolean;
+  /** How a received snapshot is recorded on disk; see ClusterOptions. */
+  readonly installRecord?: ClusterOptions['installRecord'];
 }
 
 export interface SimulationResult {
@@ -109,6 +111,7 @@ function simulate(options: SimulationOptions): SimulationResult {
     checkQuorum,
     hostBug: options.hostBug,
     durabilityChecks: options.durabilityChecks,
+    installRecord: options.installRecord,
     electionTicks: 10,
     heartbeatTicks: 1 + randomInt(pick, 3),
     maxInflightMsgs: 1 + randomInt(pick, 8),
