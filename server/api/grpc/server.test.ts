@@ -25,6 +25,7 @@ const EchoClient = grpc.makeGenericClientConstructor(
     Big: method('Big', false, true),
     BigUnary: method('BigUnary', false, false),
     Bidi: method('Bidi', true, true),
+    Burst: method('Burst', false, true),
   },
   'Echo',
 );
@@ -116,6 +117,17 @@ beforeAll(async () => {
       messages++;
     });
     call.onHalfClose(() => call.sendResponse(Buffer.from(`${messages} ${bytes}`)));
+  });
+  // A watch event fanned out to 200 watchers of one stream: 200 small messages in one tick.
+  server.addMethod('/test.Echo/Burst', 'server-stream', (call) => {
+    let writable = 0;
+    for (let i = 0; i < 200; i++) {
+      const m = Buffer.alloc(330, i & 0xff);
+      m.writeUInt32BE(i, 0);
+      if (call.sendMessage(m)) writable++;
+    }
+    call.sendMessage(Buffer.from(`writable ${writable}`));
+    call.end();
   });
   server.addMethod('/test.Echo/Bidi', 'bidi', (call) => {
     call.onMessage((m) => call.sendMessage(m));
@@ -322,6 +334,19 @@ test('a server stream delivers all its messages in order', async () => {
     s.on('end', resolve);
   });
   expect(got).toEqual(Array.from({ length: n }, (_, i) => String(i)));
+});
+
+test('a burst of small messages in one tick (66 KB, over node\'s 16 KiB high-water mark) keeps the call writable and arrives in order', async () => {
+  const got: Buffer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const s = client['Burst'](Buffer.alloc(0));
+    s.on('data', (m: Buffer) => got.push(m));
+    s.on('error', reject);
+    s.on('end', resolve);
+  });
+  expect(got.length).toBe(201);
+  for (let i = 0; i < 200; i++) expect(got[i]!.readUInt32BE(0)).toBe(i);
+  expect(got[200]!.toString()).toBe('writable 200');
 });
 
 test('large response messages (written without a copy) arrive intact', async () => {
