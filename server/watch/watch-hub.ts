@@ -15,7 +15,7 @@ import type { MvccEvent, MvccStore } from '../mvcc/types';
 import { WatchEvent, type PrevKvLookup } from './event-codec';
 import { rangeContains } from './key-range';
 import { WATCH_LIMITS } from './limits';
-import type { Watcher } from './watcher';
+import type { Watcher, WatchSink } from './watcher';
 import { WatcherGroup } from './watcher-group';
 
 export interface WatchHubOptions {
@@ -26,6 +26,7 @@ export interface WatchHubOptions {
   readonly defer?: (fn: () => void) => void;
   readonly catchUpWatchersPerBatch?: number;
   readonly catchUpChangesPerBatch?: number;
+  readonly catchUpStreamBytesPerBatch?: number;
 }
 
 export class WatchHub {
@@ -35,6 +36,7 @@ export class WatchHub {
   private readonly defer: (fn: () => void) => void;
   private readonly watchersPerBatch: number;
   private readonly changesPerBatch: number;
+  private readonly streamBytesPerBatch: number;
   private catchingUp = false;
   /** Events delivered to watchers (for the benchmark and tests). */
   eventsSent = 0;
@@ -44,6 +46,7 @@ export class WatchHub {
     this.defer = opts.defer ?? ((fn) => setImmediate(fn));
     this.watchersPerBatch = opts.catchUpWatchersPerBatch ?? WATCH_LIMITS.catchUpWatchersPerBatch;
     this.changesPerBatch = opts.catchUpChangesPerBatch ?? WATCH_LIMITS.catchUpChangesPerBatch;
+    this.streamBytesPerBatch = opts.catchUpStreamBytesPerBatch ?? WATCH_LIMITS.catchUpStreamBytesPerBatch;
     this.store.onCommit(this.notify);
   }
 
@@ -198,16 +201,36 @@ export class WatchHub {
     }
     const wrapped = batch.events.map((e) => new WatchEvent(e, this.prevKvLookup));
     const headerRevision = store.currentRevision;
+    // Bytes sent to each stream by this batch. A stream hears that its client's buffer is full only
+    // through the transport thread, after this batch: without a bound, 100 watchers of one key on
+    // one stream got 100 copies of a 2 MiB batch at once (and the bridge ended the stream).
+    const sentTo = new Map<WatchSink, number>();
     for (const w of chosen) {
       if (w.state !== 'unsynced' || !w.sink.writable) continue;
+      const already = sentTo.get(w.sink) ?? 0;
+      // This stream had its share of the batch: the watcher waits for the next one, ahead of the
+      // watchers served now (they move to the back).
+      if (already >= this.streamBytesPerBatch) continue;
       const list: WatchEvent[] = [];
-      for (const e of wrapped) if (e.modRevision >= w.minRevision && rangeContains(w.range, e.key)) list.push(e);
+      let bytes = 0;
+      for (const e of wrapped) {
+        if (e.modRevision >= w.minRevision && rangeContains(w.range, e.key)) {
+          list.push(e);
+          bytes += e.field(w.prevKv).length;
+        }
+      }
       if (list.length > 0) {
+        sentTo.set(w.sink, already + bytes);
         this.eventsSent += list.length;
         w.sink.sendEvents(w, list, headerRevision);
       }
       w.minRevision = Math.max(w.minRevision, batch.nextRevision);
-      if (w.minRevision > store.currentRevision) this.joinSynced(w);
+      if (w.minRevision > store.currentRevision) {
+        this.joinSynced(w);
+      } else {
+        this.unsynced.delete(w);
+        this.unsynced.add(w);
+      }
     }
     return this.unsynced.size > 0;
   }
