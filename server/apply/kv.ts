@@ -72,6 +72,12 @@ export interface KvApplierOptions {
   readonly attachLease?: (id: bigint, key: Buffer) => void;
   /** Called after `key` loses lease `id` (≠ 0): put with another lease or none, or deleted. */
   readonly detachLease?: (id: bigint, key: Buffer) => void;
+  /**
+   * The lease a key is attached to now (0n: none), from memory (the lessor). With it, a put reads
+   * the key's previous version only when the request needs it (prev_kv, ignore_value,
+   * ignore_lease); without it every put reads it to learn the old lease.
+   */
+  readonly leaseOfKey?: (key: Buffer) => bigint;
 }
 
 function asBuffer(bytes: Uint8Array | null | undefined): Buffer {
@@ -230,12 +236,14 @@ export class KvApplier {
   private readonly leaseExists: (id: bigint) => boolean;
   private readonly attachLease: ((id: bigint, key: Buffer) => void) | undefined;
   private readonly detachLease: ((id: bigint, key: Buffer) => void) | undefined;
+  private readonly leaseOfKey: ((key: Buffer) => bigint) | undefined;
 
   constructor(opts: KvApplierOptions) {
     this.store = opts.store;
     this.leaseExists = opts.leaseExists ?? (() => false);
     this.attachLease = opts.attachLease;
     this.detachLease = opts.detachLease;
+    this.leaseOfKey = opts.leaseOfKey;
   }
 
   // --- Range ---
@@ -324,7 +332,8 @@ export class KvApplier {
     const key = asBuffer(req.key);
     let value = asBuffer(req.value);
     let lease = leaseIdOf(req.lease);
-    const needPrevious = req.prevKv || req.ignoreValue || req.ignoreLease || this.attachLease || this.detachLease;
+    const tracksLeases = this.attachLease !== undefined || this.detachLease !== undefined;
+    const needPrevious = req.prevKv || req.ignoreValue || req.ignoreLease || (tracksLeases && this.leaseOfKey === undefined);
     const previous = needPrevious ? txn.range(key, undefined).kvs[0] : undefined;
     if (req.ignoreValue || req.ignoreLease) {
       if (previous === undefined) {
@@ -338,7 +347,7 @@ export class KvApplier {
       }
     }
     txn.put(key, value, lease);
-    const previousLease = previous?.lease ?? 0n;
+    const previousLease = previous !== undefined ? previous.lease : tracksLeases && this.leaseOfKey !== undefined ? this.leaseOfKey(key) : 0n;
     if (previousLease !== lease) {
       if (previousLease !== 0n) this.detachLease?.(previousLease, key);
       if (lease !== 0n) this.attachLease?.(lease, key);

@@ -214,3 +214,26 @@ describe('server-chosen IDs', () => {
     expect(a >> 48n).toBe(0x390dn);
   });
 });
+
+describe('key → lease, from memory', () => {
+  test('leaseOf follows attach and detach, ignores keys of a lease that is gone, and is cleared by reset', () => {
+    const lessor = new Lessor({ minTtlSec: 2 });
+    lessor.grant(1n, 10, 0);
+    lessor.grant(2n, 10, 0);
+    const k = Buffer.from('k\xff', 'latin1');
+    expect(lessor.leaseOf(k)).toBe(0n);
+    lessor.attach(1n, k);
+    expect(lessor.leaseOf(k)).toBe(1n);
+    // Moving the key to another lease: detach from the old, attach to the new.
+    lessor.detach(1n, k);
+    lessor.attach(2n, k);
+    expect(lessor.leaseOf(k)).toBe(2n);
+    // A stale detach (of a lease the key is no longer on) leaves the key's lease alone.
+    lessor.detach(1n, k);
+    expect(lessor.leaseOf(k)).toBe(2n);
+    lessor.attach(99n, Buffer.from('other'));
+    expect(lessor.leaseOf(Buffer.from('other'))).toBe(0n);
+    lessor.reset();
+    expect(lessor.leaseOf(k)).toBe(0n);
+  });
+});

@@ -83,6 +83,8 @@ export interface LeaseCheckpoint {
 
 export class Lessor {
   private readonly leaseMap = new Map<bigint, Lease>();
+  /** Each attached key's lease (latin1 key), as etcd's itemMap: a put learns a key's old lease here, not from the backend. */
+  private readonly keyLeases = new Map<string, bigint>();
   private primary = false;
   private readonly minTtlSec: number;
   private readonly checkpointIntervalMs: number | undefined;
@@ -185,11 +187,21 @@ export class Lessor {
   attach(id: bigint, key: Buffer): void {
     const lease = this.leaseMap.get(id);
     // KvApplier checks existence before a put; a key restored with a lease that is gone is ignored.
-    if (lease !== undefined) lease.keys.add(key.toString('latin1'));
+    if (lease === undefined) return;
+    const k = key.toString('latin1');
+    lease.keys.add(k);
+    this.keyLeases.set(k, id);
   }
 
   detach(id: bigint, key: Buffer): void {
-    this.leaseMap.get(id)?.keys.delete(key.toString('latin1'));
+    const k = key.toString('latin1');
+    this.leaseMap.get(id)?.keys.delete(k);
+    if (this.keyLeases.get(k) === id) this.keyLeases.delete(k);
+  }
+
+  /** The lease `key` is attached to (0n: none), from memory. */
+  leaseOf(key: Buffer): bigint {
+    return this.keyLeases.size === 0 ? 0n : (this.keyLeases.get(key.toString('latin1')) ?? 0n);
   }
 
   /**
@@ -265,6 +277,7 @@ export class Lessor {
   reset(): void {
     assert(!this.primary, 'a primary lessor is never reset');
     this.leaseMap.clear();
+    this.keyLeases.clear();
   }
 
   restore(id: bigint, record: LeaseRecord): void {

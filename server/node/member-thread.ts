@@ -173,6 +173,7 @@ async function run(data: MemberThreadData): Promise<void> {
     leaseExists: (id) => lessor.exists(id),
     attachLease: (id, key) => lessor.attach(id, key),
     detachLease: (id, key) => lessor.detach(id, key),
+    leaseOfKey: (key) => lessor.leaseOf(key),
   });
   const leaseApplier = new LeaseApplier({ lessor, store, clock: Date.now });
   const backendSize = new BackendSizeGauge(() => store.dbSize());
