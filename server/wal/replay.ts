@@ -145,6 +145,10 @@ export class LogReplay {
     if (entries.length > 0 && entries[0].index <= marker.index) {
       entries.splice(0, Math.min(entries.length, marker.index - entries[0].index + 1));
     }
+    // A snapshot received from the leader replaces a log that had diverged: entries written before
+    // its marker whose term is below the snapshot's cannot follow it (terms never go down along a
+    // log); they are stale, and so is everything after them.
+    if (entries.length > 0 && entries[0].index === marker.index + 1 && entries[0].term < marker.term) entries.length = 0;
   }
 
   private decoded<T>(value: T | string, offset: number): T {

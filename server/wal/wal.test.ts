@@ -263,6 +263,18 @@ describe('Wal snapshots and releaseTo', () => {
     expect(result.entries).toEqual(entries(51, 52, 3));
   });
 
+  test('a received snapshot drops the diverged entries after it that were written before its marker', async () => {
+    const wal = await Wal.create(dir, { metadata, segmentBytes: SEGMENT_BYTES });
+    await wal.save(hs(2, 3), entries(1, 10, 2));
+    // The leader's snapshot at 6 is of term 4: entries 7..10 of term 2 were never committed.
+    await wal.saveSnapshot({ index: 6, term: 4 });
+    await wal.close();
+    const result = await readBack();
+    expect(result.snapshot).toEqual({ index: 6, term: 4 });
+    expect(result.entries).toEqual([]);
+    expect(result.wal.lastIndex()).toBe(6);
+  });
+
   test('releaseTo deletes whole segments below the index, never entries after the snapshot', async () => {
     const wal = await Wal.create(dir, { metadata, segmentBytes: SEGMENT_BYTES });
     for (let i = 0; i < 30; i++) await wal.save(hs(1, i * 10), entries(i * 10 + 1, i * 10 + 10, 1, 1000));
