@@ -246,7 +246,11 @@ async function oneRequest(route: StreamRoute, req: Request, res: Response, bodyB
 async function serveServerStream(route: StreamRoute, req: Request, res: Response, openStream: StreamOpener, bodyBytesMax: number): Promise<void> {
   const request = await oneRequest(route, req, res, bodyBytesMax);
   if (request === undefined) return;
-  const out = new JsonResponseStream(route.response, res);
+  sendOne(route, req, res, openStream, new JsonResponseStream(route.response, res), request);
+}
+
+/** Opens the member stream of `route` with `out` as its sink, sends the one request and half-closes. */
+function sendOne(route: StreamRoute, req: Request, res: Response, openStream: StreamOpener, out: StreamSink & { readonly ended: boolean }, request: Uint8Array): void {
   const handle = openStream(route.path, out, streamMetadata(req));
   if (handle === undefined) {
     sendError(res, RESOURCE_EXHAUSTED, TOO_MANY, 'call');
@@ -286,14 +290,7 @@ async function serveUnaryOverStream(route: StreamRoute, req: Request, res: Respo
       }
     },
   };
-  const handle = openStream(route.path, out, streamMetadata(req));
-  if (handle === undefined) {
-    sendError(res, RESOURCE_EXHAUSTED, TOO_MANY, 'call');
-    return;
-  }
-  attach(res, out, handle);
-  handle.message(request);
-  handle.halfClose();
+  sendOne(route, req, res, openStream, out, request);
 }
 
 /**
