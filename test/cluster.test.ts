@@ -5,27 +5,14 @@
  * quorum writes fail while serializable reads still answer (the teaching scenario).
  */
 import { etcdctl } from './harness/etcdctl';
-import { freePorts } from './harness/ports';
-import { startMember, type Member } from './harness/member';
+import { startCluster as startHarnessCluster } from './harness/cluster';
+import type { Member } from './harness/member';
 import { RawKvClient } from './harness/raw-kv';
 
 const TIMING = ['--heartbeat-interval=50', '--election-timeout=500'];
 
 async function startCluster(): Promise<Member[]> {
-  const ports = await freePorts(3);
-  const names = ['c1', 'c2', 'c3'];
-  const peer = (i: number): string => `http://127.0.0.1:${ports[i]}`;
-  const initialCluster = names.map((n, i) => `${n}=${peer(i)}`).join(',');
-  return Promise.all(
-    names.map((name, i) =>
-      startMember({
-        kind: 'cairn',
-        name,
-        flags: [`--listen-peer-urls=${peer(i)}`, `--initial-advertise-peer-urls=${peer(i)}`, `--initial-cluster=${initialCluster}`, '--initial-cluster-token=cluster-test', ...TIMING],
-        readyTimeoutMs: 30_000,
-      }),
-    ),
-  );
+  return (await startHarnessCluster({ kind: 'cairn', token: 'cluster-test', names: ['c1', 'c2', 'c3'], flags: TIMING })).members;
 }
 
 interface EndpointStatus {

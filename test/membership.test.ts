@@ -11,6 +11,7 @@
 import { etcdctl } from './harness/etcdctl';
 import { freePorts } from './harness/ports';
 import { startMember, type Member, type MemberKind } from './harness/member';
+import { startCluster as startHarnessCluster, type Cluster } from './harness/cluster';
 import { RawKvClient } from './harness/raw-kv';
 
 const TIMING = ['--heartbeat-interval=50', '--election-timeout=500'];
@@ -25,28 +26,8 @@ async function eventually<T>(fn: () => Promise<T | undefined>, boundMs: number):
   }
 }
 
-interface Cluster {
-  members: Member[];
-  peer: (i: number) => string;
-  initialCluster: string;
-}
-
-async function startCluster(kind: MemberKind, extraFlags: string[] = []): Promise<Cluster> {
-  const ports = await freePorts(3);
-  const names = ['m1', 'm2', 'm3'];
-  const peer = (i: number): string => `http://127.0.0.1:${ports[i]}`;
-  const initialCluster = names.map((n, i) => `${n}=${peer(i)}`).join(',');
-  const members = await Promise.all(
-    names.map((name, i) =>
-      startMember({
-        kind,
-        name,
-        flags: [`--listen-peer-urls=${peer(i)}`, `--initial-advertise-peer-urls=${peer(i)}`, `--initial-cluster=${initialCluster}`, '--initial-cluster-token=membership-test', ...TIMING, ...extraFlags],
-        readyTimeoutMs: 30_000,
-      }),
-    ),
-  );
-  return { members, peer, initialCluster };
+function startCluster(kind: MemberKind, extraFlags: string[] = []): Promise<Cluster> {
+  return startHarnessCluster({ kind, token: 'membership-test', flags: [...TIMING, ...extraFlags] });
 }
 
 interface ListedMember {
