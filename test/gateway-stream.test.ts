@@ -14,7 +14,8 @@
  * - `grpc_server_*` metrics label Lock and Campaign `unary`, as etcd does.
  */
 import * as http from 'node:http';
-import { startMember, type Member } from './harness/member';
+import { usePair } from './harness/compare';
+import type { Member } from './harness/member';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
@@ -114,21 +115,12 @@ function normalize(value: unknown, key = ''): unknown {
   return value;
 }
 
-let etcd: Member;
-let cairn: Member;
-
-beforeAll(async () => {
-  [etcd, cairn] = await Promise.all([startMember({ kind: 'etcd' }), startMember({ kind: 'cairn' })]);
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all([etcd?.cleanup(), cairn?.cleanup()]);
-});
+const pair = usePair();
 
 /** The same unary request to both; normalized answers. */
 async function both(path: string, body: unknown): Promise<{ etcd: unknown; cairn: unknown }> {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  const [e, c] = await Promise.all([post(etcd.endpoint, path, text), post(cairn.endpoint, path, text)]);
+  const [e, c] = await Promise.all([post(pair.etcd.endpoint, path, text), post(pair.cairn.endpoint, path, text)]);
   const shape = (a: { status: number; json: unknown; body: string }) => ({ status: a.status, body: a.json === undefined ? a.body : normalize(a.json) });
   return { etcd: shape(e), cairn: shape(c) };
 }
@@ -136,8 +128,8 @@ async function both(path: string, body: unknown): Promise<{ etcd: unknown; cairn
 /** Opens the same streaming call on both. */
 function bothStreams(path: string, body: unknown): { etcd: StreamCall; cairn: StreamCall; all: StreamCall[] } {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  const e = new StreamCall(etcd.endpoint, path, text);
-  const c = new StreamCall(cairn.endpoint, path, text);
+  const e = new StreamCall(pair.etcd.endpoint, path, text);
+  const c = new StreamCall(pair.cairn.endpoint, path, text);
   return { etcd: e, cairn: c, all: [e, c] };
 }
 
@@ -149,7 +141,7 @@ async function serverStillServes(): Promise<void> {
   const r = await both('/v3/kv/range', { key: b64('nothing-here') });
   expect(r.cairn).toEqual(r.etcd);
   expect((r.cairn as { status: number }).status).toBe(200);
-  expect(cairn.running()).toBe(true);
+  expect(pair.cairn.running()).toBe(true);
 }
 
 describe('watch', () => {
@@ -261,7 +253,7 @@ describe('lock and election', () => {
       const r = await both(path, body);
       expect({ path, body, answer: r.cairn }).toEqual({ path, body, answer: r.etcd });
     }
-    const campaign = (await post(cairn.endpoint, '/v3/election/leader', JSON.stringify({ name: election }))).json as { kv: { key: string; create_revision: string } };
+    const campaign = (await post(pair.cairn.endpoint, '/v3/election/leader', JSON.stringify({ name: election }))).json as { kv: { key: string; create_revision: string } };
     const leader = { name: election, key: campaign.kv.key, rev: campaign.kv.create_revision, lease: '7201' };
     const proclaim = await both('/v3/election/proclaim', { leader, value: b64('v2') });
     expect(proclaim.cairn).toEqual(proclaim.etcd);
@@ -356,7 +348,7 @@ test('grpc_server_* metrics: Lock and Campaign are unary, Observe a server strea
   // etcd shows a v3lock / v3election method's series once it was called (its gateway calls its own
   // gRPC server, so these count).
   for (const path of ['/v3/lock/lock', '/v3/election/campaign']) await both(path, { name: b64('gs-metrics'), lease: '99998' });
-  const [e, c] = await Promise.all([types(etcd), types(cairn)]);
+  const [e, c] = await Promise.all([types(pair.etcd), types(pair.cairn)]);
   expect(Object.keys(e)).toEqual(expect.arrayContaining(['v3lockpb.Lock/Lock', 'v3electionpb.Election/Campaign', 'etcdserverpb.Watch/Watch']));
   for (const method of Object.keys(e)) expect({ method, type: c[method] }).toEqual({ method, type: e[method] });
   expect(c['v3lockpb.Lock/Lock']).toBe('unary');
@@ -365,7 +357,7 @@ test('grpc_server_* metrics: Lock and Campaign are unary, Observe a server strea
 
 test('clients that go away end their streams in the member: watches, keep-alives, observes, lock waiters', async () => {
   const gauge = async (name: string): Promise<number | undefined> => {
-    const text = await (await fetch(`${cairn.endpoint}/metrics`)).text();
+    const text = await (await fetch(`${pair.cairn.endpoint}/metrics`)).text();
     const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
     return m === null ? undefined : Number(m[1]);
   };
@@ -377,17 +369,17 @@ test('clients that go away end their streams in the member: watches, keep-alives
   const before = await open();
   // The member's own count of watchers, where the member exports it.
   const watchersBefore = await gauge('etcd_debugging_mvcc_watcher_total');
-  const r = await post(cairn.endpoint, '/v3/lease/grant', JSON.stringify({ TTL: '60', ID: '7400' }));
+  const r = await post(pair.cairn.endpoint, '/v3/lease/grant', JSON.stringify({ TTL: '60', ID: '7400' }));
   expect(r.status).toBe(200);
-  await post(cairn.endpoint, '/v3/lock/lock', JSON.stringify({ name: b64('gs-leak'), lease: '7400' }));
+  await post(pair.cairn.endpoint, '/v3/lock/lock', JSON.stringify({ name: b64('gs-leak'), lease: '7400' }));
   const calls: StreamCall[] = [];
-  for (let i = 0; i < 10; i++) calls.push(new StreamCall(cairn.endpoint, '/v3/watch', JSON.stringify({ create_request: { key: b64(`gs-leak/${i}`) } })));
+  for (let i = 0; i < 10; i++) calls.push(new StreamCall(pair.cairn.endpoint, '/v3/watch', JSON.stringify({ create_request: { key: b64(`gs-leak/${i}`) } })));
   // A keep-alive whose body never ends (it stays open), an observe with no leader, a waiting lock.
-  const chunked = http.request(`${cairn.endpoint}/v3/lease/keepalive`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+  const chunked = http.request(`${pair.cairn.endpoint}/v3/lease/keepalive`, { method: 'POST', headers: { 'content-type': 'application/json' } });
   chunked.on('error', () => undefined);
   chunked.write('{"ID":"7400"}');
-  calls.push(new StreamCall(cairn.endpoint, '/v3/election/observe', JSON.stringify({ name: b64('gs-leak-none') })));
-  calls.push(new StreamCall(cairn.endpoint, '/v3/lock/lock', JSON.stringify({ name: b64('gs-leak'), lease: '0' })));
+  calls.push(new StreamCall(pair.cairn.endpoint, '/v3/election/observe', JSON.stringify({ name: b64('gs-leak-none') })));
+  calls.push(new StreamCall(pair.cairn.endpoint, '/v3/lock/lock', JSON.stringify({ name: b64('gs-leak'), lease: '0' })));
   for (const c of calls.slice(0, 10)) expect(await c.waitFor(() => c.lines.length >= 1)).toBe(true);
   let during = await open();
   for (let i = 0; i < 50 && during < before + 13; i++) {
@@ -405,6 +397,6 @@ test('clients that go away end their streams in the member: watches, keep-alives
   }
   expect(after).toBe(before);
   if (watchersBefore !== undefined) expect(await gauge('etcd_debugging_mvcc_watcher_total')).toBe(watchersBefore);
-  expect((await post(cairn.endpoint, '/v3/kv/range', JSON.stringify({ key: b64('gs-leak/0') }))).status).toBe(200);
-  expect(cairn.running()).toBe(true);
+  expect((await post(pair.cairn.endpoint, '/v3/kv/range', JSON.stringify({ key: b64('gs-leak/0') }))).status).toBe(200);
+  expect(pair.cairn.running()).toBe(true);
 });

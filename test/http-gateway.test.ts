@@ -8,7 +8,8 @@
  * nothing changed; unknown path → 404; wrong method → 405.
  */
 import * as http from 'node:http';
-import { startMember, type Member } from './harness/member';
+import { usePair } from './harness/compare';
+import type { Member } from './harness/member';
 
 interface Answer {
   status: number;
@@ -58,21 +59,12 @@ function normalize(value: unknown, key = '', depth = 0): unknown {
   return value;
 }
 
-let etcd: Member;
-let cairn: Member;
-
-beforeAll(async () => {
-  [etcd, cairn] = await Promise.all([startMember({ kind: 'etcd' }), startMember({ kind: 'cairn' })]);
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all([etcd?.cleanup(), cairn?.cleanup()]);
-});
+const pair = usePair();
 
 /** Sends the same request to both and returns the normalized answers. */
 async function both(path: string, body: unknown, method = 'POST'): Promise<{ etcd: unknown; cairn: unknown }> {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  const [e, c] = await Promise.all([post(etcd.endpoint, path, text, method), post(cairn.endpoint, path, text, method)]);
+  const [e, c] = await Promise.all([post(pair.etcd.endpoint, path, text, method), post(pair.cairn.endpoint, path, text, method)]);
   const shape = (a: Answer) => ({ status: a.status, body: a.json === undefined ? a.body.trim() : normalize(a.json) });
   return { etcd: shape(e), cairn: shape(c) };
 }
@@ -143,8 +135,8 @@ describe('KV through the gateway, etcd vs Cairn', () => {
   });
 
   test('compaction, then a range and a compaction below it fail as on etcd (code 11, HTTP 400)', async () => {
-    const rev = await currentRevision(etcd);
-    expect(await currentRevision(cairn)).toBe(rev);
+    const rev = await currentRevision(pair.etcd);
+    expect(await currentRevision(pair.cairn)).toBe(rev);
     for (const [path, body] of [
       ['/v3/kv/compaction', { revision: rev, physical: true }],
       ['/v3/kv/compaction', { revision: '2' }],
@@ -181,7 +173,7 @@ describe('leases through the gateway, etcd vs Cairn', () => {
       const ttl = (a: unknown) => JSON.parse(JSON.stringify(a).replace(/"TTL":"(59|60)"/, '"TTL":"<ttl>"'));
       expect({ path, body, answer: ttl(r.cairn) }).toEqual({ path, body, answer: ttl(r.etcd) });
     }
-    const leases = await post(cairn.endpoint, '/v3/lease/leases', '{}');
+    const leases = await post(pair.cairn.endpoint, '/v3/lease/leases', '{}');
     expect(leases.status).toBe(200);
   });
 });
@@ -196,14 +188,14 @@ describe('bad input changes nothing', () => {
     ['int64 with a fraction', `{"key":"${b64('k')}","lease":1.5}`],
   ];
   test.each(badBodies)('%s → 400 with code 3 (InvalidArgument), revision unchanged', async (_name, body) => {
-    const before = [await currentRevision(etcd), await currentRevision(cairn)];
+    const before = [await currentRevision(pair.etcd), await currentRevision(pair.cairn)];
     const r = await both('/v3/kv/put', body);
     for (const a of [r.etcd, r.cairn] as { status: number; body: { code?: number; error?: unknown } }[]) {
       expect(a.status).toBe(400);
       expect(a.body.code).toBe(3);
       expect(typeof a.body.error).toBe('string');
     }
-    expect([await currentRevision(etcd), await currentRevision(cairn)]).toEqual(before);
+    expect([await currentRevision(pair.etcd), await currentRevision(pair.cairn)]).toEqual(before);
   });
 
   test('an unknown path is 404; GET on a gateway path is 405', async () => {
@@ -236,7 +228,7 @@ describe('gRPC metadata on error answers, as etcd', () => {
     ['a body that does not decode: no gRPC metadata', '/v3/kv/put', '{"key":', false],
     ['a Lock error (the call is a stream in Cairn)', '/v3/lock/lock', `{"name":"${b64('l')}","lease":"424242"}`, true],
   ])('%s', async (_name, path, body, trailer) => {
-    const [e, c] = await Promise.all([metadataOf(etcd.endpoint, path, body), metadataOf(cairn.endpoint, path, body)]);
+    const [e, c] = await Promise.all([metadataOf(pair.etcd.endpoint, path, body), metadataOf(pair.cairn.endpoint, path, body)]);
     expect(c).toEqual(e);
     expect(c.trailers['grpc-trailer-content-type'] !== undefined).toBe(trailer);
   });

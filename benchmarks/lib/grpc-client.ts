@@ -208,29 +208,15 @@ export class GrpcConnection {
   }
 }
 
-/** The state of one call's stream; settles its callback once. */
-class UnaryCall {
-  private chunks: Buffer[] = [];
-  private httpStatus = 0;
-  private grpcStatus = -1;
-  private grpcMessage = '';
-  private streamError: string | null = null;
-  private settled = false;
+/** What a call's response headers and trailers said, and the stream's error: the status a call ends with. */
+class CallStatus {
+  protected httpStatus = 0;
+  /** -1 until a grpc-status arrives. */
+  protected grpcStatus = -1;
+  protected grpcMessage = '';
+  protected streamError: string | null = null;
 
-  constructor(
-    private readonly stream: http2.ClientHttp2Stream,
-    private readonly callback: UnaryCallback,
-  ) {
-    stream.on('response', (headers) => this.onHeaders(headers, true));
-    stream.on('data', (chunk: Buffer) => this.chunks.push(chunk));
-    stream.on('trailers', (trailers) => this.onHeaders(trailers, false));
-    stream.on('error', (err: Error) => {
-      this.streamError ??= err.message;
-    });
-    stream.on('close', () => this.finish());
-  }
-
-  private onHeaders(headers: http2.IncomingHttpHeaders, initial: boolean): void {
+  protected onHeaders(headers: http2.IncomingHttpHeaders, initial: boolean): void {
     if (initial) this.httpStatus = Number(headers[':status'] ?? 0);
     const status = headers['grpc-status'];
     if (status !== undefined) {
@@ -238,6 +224,26 @@ class UnaryCall {
       const message = headers['grpc-message'];
       if (typeof message === 'string') this.grpcMessage = decodeGrpcMessage(message);
     }
+  }
+}
+
+/** The state of one call's stream; settles its callback once. */
+class UnaryCall extends CallStatus {
+  private chunks: Buffer[] = [];
+  private settled = false;
+
+  constructor(
+    private readonly stream: http2.ClientHttp2Stream,
+    private readonly callback: UnaryCallback,
+  ) {
+    super();
+    stream.on('response', (headers) => this.onHeaders(headers, true));
+    stream.on('data', (chunk: Buffer) => this.chunks.push(chunk));
+    stream.on('trailers', (trailers) => this.onHeaders(trailers, false));
+    stream.on('error', (err: Error) => {
+      this.streamError ??= err.message;
+    });
+    stream.on('close', () => this.finish());
   }
 
   private finish(): void {
@@ -268,18 +274,15 @@ export interface BidiHandlers {
 }
 
 /** One bidirectional streaming call: length-prefixed messages both ways on one HTTP/2 stream. */
-export class BidiCall {
+export class BidiCall extends CallStatus {
   private pending: Buffer = Buffer.alloc(0);
-  private httpStatus = 0;
-  private grpcStatus = -1;
-  private grpcMessage = '';
-  private streamError: string | null = null;
   private ended = false;
 
   constructor(
     readonly stream: http2.ClientHttp2Stream,
     private readonly handlers: BidiHandlers,
   ) {
+    super();
     stream.on('response', (headers) => this.onHeaders(headers, true));
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('trailers', (trailers) => this.onHeaders(trailers, false));
@@ -304,16 +307,6 @@ export class BidiCall {
   /** Cancels the call (RST_STREAM CANCEL). */
   cancel(): void {
     if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
-  }
-
-  private onHeaders(headers: http2.IncomingHttpHeaders, initial: boolean): void {
-    if (initial) this.httpStatus = Number(headers[':status'] ?? 0);
-    const status = headers['grpc-status'];
-    if (status !== undefined) {
-      this.grpcStatus = Number(status);
-      const message = headers['grpc-message'];
-      if (typeof message === 'string') this.grpcMessage = decodeGrpcMessage(message);
-    }
   }
 
   private onData(chunk: Buffer): void {

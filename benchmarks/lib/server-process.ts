@@ -60,19 +60,10 @@ export function freePort(): Promise<number> {
 export function etcdFlags(options: { name: string; dataDir: string; clientPort: number; peerPort: number; cluster?: { initialCluster: string; token: string } }): string[] {
   const client = `http://127.0.0.1:${options.clientPort}`;
   const peer = `http://127.0.0.1:${options.peerPort}`;
-  if (options.cluster !== undefined) {
-    return [
-      '--name', options.name,
-      '--data-dir', options.dataDir,
-      '--listen-client-urls', client,
-      '--advertise-client-urls', client,
-      '--listen-peer-urls', peer,
-      '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', options.cluster.initialCluster,
-      '--initial-cluster-token', options.cluster.token,
-      '--initial-cluster-state', 'new',
-    ]; // prettier-ignore
-  }
+  // A single member names only itself; a cluster member names everyone and the cluster token.
+  const cluster = options.cluster === undefined
+    ? ['--initial-cluster', `${options.name}=${peer}`]
+    : ['--initial-cluster', options.cluster.initialCluster, '--initial-cluster-token', options.cluster.token, '--initial-cluster-state', 'new'];
   return [
     '--name', options.name,
     '--data-dir', options.dataDir,
@@ -80,7 +71,7 @@ export function etcdFlags(options: { name: string; dataDir: string; clientPort: 
     '--advertise-client-urls', client,
     '--listen-peer-urls', peer,
     '--initial-advertise-peer-urls', peer,
-    '--initial-cluster', `${options.name}=${peer}`,
+    ...cluster,
   ]; // prettier-ignore
 }
 
