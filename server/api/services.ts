@@ -9,6 +9,7 @@ import { cairnpb, etcdserverpb as pb, fromBigInt, toBigInt, toNumber, type Long 
 import type { MvccStore } from '../mvcc/types';
 import type { Member, MemberInfo } from '../node/member';
 import type { ClusterControl } from '../node/cluster-control';
+import { sortedById } from '../node/membership';
 import type { Logger } from '../log';
 import { KvApplier } from '../apply/kv';
 import type { LeaseApplier } from '../lease/apply';
@@ -444,7 +445,7 @@ class Services {
   readonly memberList: Handler = (_bytes, reply) =>
     this.guard(reply, () => {
       // In ID order, as etcd lists them.
-      const members = [...this.member.members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(memberToProto);
+      const members = sortedById(this.member.members).map(memberToProto);
       // As etcd's cluster service, the header carries no revision.
       reply(STATUS_OK, pb.MemberListResponse.encode({ header: this.header(0), members }).finish());
     });

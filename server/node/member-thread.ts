@@ -17,10 +17,10 @@ import { buildServices, applyInternalRequest, errorStatus } from '../api/service
 import { CallServer, type CallBatch } from '../api/bridge';
 import { Member, type MemberInfo, type OpenedWal, type WalMetadata } from './member';
 import { startPeers, type Peers } from './peers';
-import { Membership, publishAttributes } from './membership';
+import { Membership, fromStored, publishAttributes, toStored } from './membership';
 import { ClusterControl } from './cluster-control';
 import { backendSnapshots, finishStagedSnapshot } from './backend-snapshots';
-import { fetchMembers, forwardPromote, type RemoteMember } from '../transport/members-client';
+import { fetchMembers, forwardPromote } from '../transport/members-client';
 import { EtcdError, isEtcdErrorKind } from '../errors';
 import { computeClusterId, computeMemberId } from './ids';
 import { Wal } from '../wal';
@@ -72,14 +72,6 @@ export type FromMember =
   | { kind: 'stopped' }
   | { kind: 'fatal'; message: string };
 
-function toRemoteMember(m: MemberInfo): RemoteMember {
-  return { id: m.id.toString(16), name: m.name, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: m.isLearner };
-}
-
-function fromRemoteMember(m: RemoteMember): MemberInfo {
-  return { id: BigInt('0x' + m.id), name: m.name, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: m.isLearner };
-}
-
 /** Who this member is and which members it knows at start. */
 interface Identity {
   memberId: bigint;
@@ -116,13 +108,10 @@ async function resolveIdentity(config: MemberConfig, existing: OpenedWal | undef
       try {
         const remote = await fetchMembers(url, 2000);
         const isSelf = (peerUrls: readonly string[]): boolean => [...peerUrls].sort().join(',') === advertised;
-        const members: MemberInfo[] = remote.members.map((m) => ({
-          id: BigInt('0x' + m.id),
-          name: isSelf(m.peerUrls) ? config.name : m.name,
-          peerUrls: [...m.peerUrls],
-          clientUrls: isSelf(m.peerUrls) ? [...config.advertiseClientUrls] : [...m.clientUrls],
-          isLearner: m.isLearner,
-        }));
+        const members: MemberInfo[] = remote.members.map((m) => {
+          const member = fromStored(m);
+          return isSelf(m.peerUrls) ? { ...member, name: config.name, clientUrls: [...config.advertiseClientUrls] } : member;
+        });
         const self = members.find((m) => isSelf(m.peerUrls));
         if (self === undefined) {
           throw new Error(`member with peer URLs ${advertised} is not in the cluster's member list: add it first (etcdctl member add ${config.name} --peer-urls=${config.initialAdvertisePeerUrls.join(',')})`);
@@ -199,11 +188,11 @@ async function run(data: MemberThreadData): Promise<void> {
     memberId: identity.memberId,
     clusterId: identity.clusterId,
     members: membership.stored ? memberList : identity.members,
-    describeMembers: () => memberList.map(toRemoteMember),
+    describeMembers: () => memberList.map(toStored),
     isRemoved: (id) => membership.isRemoved(id),
     promote: async (id) => {
       if (clusterRef === undefined) throw new EtcdError('NotCapable');
-      return (await clusterRef.promote(id)).members.map(toRemoteMember);
+      return (await clusterRef.promote(id)).members.map(toStored);
     },
     // As etcd: a member removed from the cluster stops once a peer tells it so.
     onRemoved: () => fatal(new Error('the member has been permanently removed from the cluster')),
@@ -274,7 +263,7 @@ async function run(data: MemberThreadData): Promise<void> {
         try {
           const answer = await forwardPromote(url, identity.clusterId, id, 5000 + 2 * config.electionTimeoutMs);
           if (!answer.ok) throw isEtcdErrorKind(answer.error) ? new EtcdError(answer.error) : new Error(answer.error);
-          return answer.members.map(fromRemoteMember);
+          return answer.members.map(fromStored);
         } catch (err) {
           if (err instanceof EtcdError) throw err;
           errors.push(`${url}: ${err instanceof Error ? err.message : String(err)}`);

@@ -14,15 +14,13 @@ import { EtcdError } from '../errors';
 import type { MvccStore } from '../mvcc/types';
 import type { Logger } from '../log';
 import type { MemberInfo } from './member';
+import type { RemoteMember } from '../transport/members-client';
 
-/** A member as the store's record and a ConfChange context hold it (IDs in hex). */
-interface StoredMember {
-  id: string;
-  name: string;
-  peerUrls: string[];
-  clientUrls: string[];
-  isLearner: boolean;
-}
+/**
+ * A member as JSON holds it (IDs in hex): in the store's record, a ConfChange context, and the
+ * member list one member gives another (the transport's `GET /members`, forwarded promotions).
+ */
+export type StoredMember = RemoteMember;
 
 interface MembershipRecord {
   version: 2;
@@ -49,12 +47,17 @@ export function decodeConfChangeContext(context: Uint8Array): ConfChangeContext 
   return JSON.parse(Buffer.from(context).toString('utf8')) as ConfChangeContext;
 }
 
-function toStored(m: MemberInfo): StoredMember {
+export function toStored(m: MemberInfo): StoredMember {
   return { id: m.id.toString(16), name: m.name, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: m.isLearner };
 }
 
-function fromStored(m: StoredMember): MemberInfo {
+export function fromStored(m: StoredMember): MemberInfo {
   return { id: BigInt('0x' + m.id), name: m.name, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: m.isLearner };
+}
+
+/** Members in ID order, as etcd lists them. */
+export function sortedById(members: readonly MemberInfo[]): MemberInfo[] {
+  return [...members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 /** Told of every change to the member list, in log order (the peer transport follows it). */
@@ -97,7 +100,7 @@ export class Membership {
 
   /** The members, in ID order (as etcd lists them). */
   list(): MemberInfo[] {
-    return [...this.members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return sortedById(this.members);
   }
 
   isRemoved(id: bigint): boolean {
